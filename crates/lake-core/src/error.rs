@@ -1,0 +1,134 @@
+//! The one error type of the lake: a stable machine-readable code plus a message that says what to do.
+
+use std::fmt;
+
+/// Stable error codes (SPEC §9). The addon exposes `as_str()` as the JavaScript `err.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The configuration (or a helper argument) is invalid.
+    InvalidConfig,
+    /// The alerts file is missing, unreadable or has bad rows.
+    InvalidAlerts,
+    /// ClickHouse could not be reached in time.
+    ClickhouseUnreachable,
+    /// ClickHouse refused the credentials.
+    ClickhouseAuth,
+    /// ClickHouse rejected or failed a query.
+    ClickhouseQuery,
+    /// The ClickHouse table does not have the expected shape.
+    ClickhouseSchema,
+    /// A file system operation failed.
+    Io,
+    /// The run already exists and overwrite was not asked for.
+    RunExists,
+    /// Another export holds the lock of the same run.
+    RunLocked,
+    /// The caller aborted the export.
+    Cancelled,
+    /// A bug: an invariant broke or a panic was caught.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::InvalidConfig,
+        ErrorCode::InvalidAlerts,
+        ErrorCode::ClickhouseUnreachable,
+        ErrorCode::ClickhouseAuth,
+        ErrorCode::ClickhouseQuery,
+        ErrorCode::ClickhouseSchema,
+        ErrorCode::Io,
+        ErrorCode::RunExists,
+        ErrorCode::RunLocked,
+        ErrorCode::Cancelled,
+        ErrorCode::Internal,
+    ];
+
+    /// The wire form of the code, e.g. `INVALID_CONFIG`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidConfig => "INVALID_CONFIG",
+            ErrorCode::InvalidAlerts => "INVALID_ALERTS",
+            ErrorCode::ClickhouseUnreachable => "CLICKHOUSE_UNREACHABLE",
+            ErrorCode::ClickhouseAuth => "CLICKHOUSE_AUTH",
+            ErrorCode::ClickhouseQuery => "CLICKHOUSE_QUERY",
+            ErrorCode::ClickhouseSchema => "CLICKHOUSE_SCHEMA",
+            ErrorCode::Io => "IO",
+            ErrorCode::RunExists => "RUN_EXISTS",
+            ErrorCode::RunLocked => "RUN_LOCKED",
+            ErrorCode::Cancelled => "CANCELLED",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error of the lake: what went wrong and what the caller should do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeError {
+    code: ErrorCode,
+    message: String,
+}
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = LakeError> = std::result::Result<T, E>;
+
+impl LakeError {
+    /// An error with the given code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `INVALID_CONFIG` with a message.
+    pub fn invalid_config(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidConfig, message)
+    }
+
+    /// `INVALID_ALERTS` with a message.
+    pub fn invalid_alerts(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidAlerts, message)
+    }
+
+    /// `INTERNAL` with a message.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+
+    /// `IO` naming the path and the operation that failed.
+    pub fn io(what: &str, path: &std::path::Path, err: &std::io::Error) -> Self {
+        Self::new(
+            ErrorCode::Io,
+            format!(
+                "{what} {}: {err}; check that the path exists, is writable and the disk has space",
+                path.display()
+            ),
+        )
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for LakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for LakeError {}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# A throwaway ClickHouse server on loopback for tests, benchmarks and the demo.
+#
+#   scripts/clickhouse-server.sh start [DIR]   install Debian's clickhouse-server if missing, start it in DIR
+#                                              (default: a new temp dir), wait for /ping, print shell exports
+#   scripts/clickhouse-server.sh stop DIR      stop the server started in DIR (by its pid) and remove DIR
+#
+# `start` prints `export CLICKHOUSE_URL=... CLICKHOUSE_TEST_DIR=...` lines, so `eval "$(... start)"` works.
+set -euo pipefail
+
+log() { echo "clickhouse-server.sh: $*" >&2; }
+
+find_server() {
+  command -v clickhouse-server 2>/dev/null || { [ -x /usr/sbin/clickhouse-server ] && echo /usr/sbin/clickhouse-server; } || true
+}
+
+install_server() {
+  if [ -n "$(find_server)" ]; then return; fi
+  if [ "$(id -u)" != 0 ]; then
+    log "clickhouse-server is not installed; run 'sudo apt-get install -y clickhouse-server' (Debian) and retry"
+    exit 1
+  fi
+  log "installing Debian's clickhouse-server"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends clickhouse-server >&2
+}
+
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+start() {
+  install_server
+  local server dir http_port tcp_port
+  server=$(find_server)
+  dir=${1:-$(mktemp -d -t quantbot-clickhouse.XXXXXX)}
+  mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas"
+  dir=$(cd "$dir" && pwd)
+  http_port=$(free_port)
+  tcp_port=$(free_port)
+  while [ "$tcp_port" = "$http_port" ]; do tcp_port=$(free_port); done
+  cat > "$dir/config.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$dir/server.log</log><errorlog>$dir/server.err.log</errorlog><console>0</console></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>$http_port</http_port>
+  <tcp_port>$tcp_port</tcp_port>
+  <path>$dir/data/</path>
+  <tmp_path>$dir/tmp/</tmp_path>
+  <user_files_path>$dir/user_files/</user_files_path>
+  <format_schema_path>$dir/format_schemas/</format_schema_path>
+  <users_config>$dir/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <mark_cache_size>268435456</mark_cache_size>
+  <max_concurrent_queries>64</max_concurrent_queries>
+</yandex>
+XML
+  # `tester` has a password so that the tests can prove authentication errors and password redaction.
+  cat > "$dir/users.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users>
+    <default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>
+    <tester><password>s3cret-pa55</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></tester>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+XML
+  (cd "$dir" && exec setsid "$server" --config-file="$dir/config.xml" >"$dir/stdout.log" 2>&1 </dev/null) &
+  echo $! > "$dir/pid"
+  local url="http://127.0.0.1:$http_port"
+  for _ in $(seq 1 300); do
+    if curl -fsS "$url/ping" >/dev/null 2>&1; then
+      log "ready at $url (dir $dir, pid $(cat "$dir/pid"))"
+      echo "export CLICKHOUSE_URL=$url"
+      echo "export CLICKHOUSE_TEST_DIR=$dir"
+      echo "export CLICKHOUSE_PID=$(cat "$dir/pid")"
+      return
+    fi
+    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+      log "the server exited during start-up; its logs:"
+      tail -n 30 "$dir/stdout.log" "$dir/server.err.log" >&2 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.1
+  done
+  log "no answer on $url/ping after 30 s; see $dir/server.err.log"
+  stop "$dir"
+  exit 1
+}
+
+stop() {
+  local dir=${1:?usage: clickhouse-server.sh stop DIR}
+  if [ -f "$dir/pid" ]; then
+    local pid
+    pid=$(cat "$dir/pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  # Only remove what looks like a directory this script made.
+  if [ -f "$dir/config.xml" ] && [ -d "$dir/data" ]; then rm -rf "$dir"; fi
+}
+
+case "${1:-}" in
+  start) shift; start "$@" ;;
+  stop) shift; stop "$@" ;;
+  *) echo "usage: $0 start [DIR] | stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite. `npm test` (the README's command) and `.ci/run` both run exactly this script.
+# Order: cheap static checks first, then the debug addon, Rust tests, TypeScript checks, and finally
+# vitest against a throwaway ClickHouse that this script starts and always stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+mkdir -p .test-output
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "napi build (debug addon, regenerates index.js / index.d.ts)"
+npx napi build --platform --esm --no-const-enum
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "tsc --noEmit"
+npx tsc --noEmit
+
+step "eslint"
+npx eslint .
+
+step "ClickHouse (throwaway server on loopback)"
+server_env=$(bash scripts/clickhouse-server.sh start)
+eval "$server_env"
+trap 'bash scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_DIR"' EXIT
+
+step "cargo test"
+cargo test --workspace
+
+step "vitest"
+set +e
+npx vitest run --reporter=default --reporter=json --outputFile.json=.test-output/vitest.json
+vitest_status=$?
+set -e
+node scripts/vitest-summary.mjs .test-output/vitest.json
+exit "$vitest_status"

@@ -1,0 +1,8 @@
+//! The QuantBot lake Node addon: converts JavaScript values, runs `lake-core` on napi's tokio runtime and
+//! maps its errors to coded JavaScript errors. No lake logic lives here.
+
+#![deny(clippy::all)]
+
+pub mod helpers;
+pub mod js_error;
+pub mod server_probe;
