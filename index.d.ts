@@ -48,11 +48,99 @@ export declare function computeWindowSlice(alertTsMs: number, intervalSeconds: n
 /** Every error code an addon function can reject or throw with, for documentation and exhaustive handling. */
 export declare function errorCodes(): Array<string>
 
+/**
+ * Exports run slices (SPEC §1–§8): fetches each alert's window of candles, writes the bucketed slices,
+ * coverage and a sealed manifest, and publishes the run atomically. Rejects with a coded error
+ * (`INVALID_CONFIG`, `INVALID_ALERTS`, `CLICKHOUSE_*`, `IO`, `RUN_EXISTS`, `RUN_LOCKED`, `CANCELLED`, `INTERNAL`).
+ */
+export declare function exportRunSlices(config: LakeRunSliceExportConfig, options?: { onProgress?: (event: LakeProgressEvent) => void; signal?: AbortSignal }): Promise<LakeExportResult>
+
 /** Floors epoch milliseconds to the interval (toward −∞). Throws `INVALID_CONFIG` for non-integers or a zero interval. */
 export declare function floorToInterval(tsMs: number, intervalSeconds: number): number
 
 /** Seconds in an interval spec: `<N>s|m|h|d` (case-insensitive) or bare seconds. Throws `INVALID_CONFIG` otherwise. */
 export declare function intervalToSeconds(spec: string): number
+
+/** What a finished export reports: the original fields plus fetch counters and duration. */
+export interface LakeExportResult {
+  /** The sealed manifest, as written to `manifest.json`. */
+  manifest: Record<string, unknown>
+  /** Absolute path of `manifest.json`. */
+  manifest_path: string
+  /** Absolute path of `outputs/coverage.parquet`. */
+  coverage_path: string
+  /** The published run directory. */
+  run_dir: string
+  /** Candle rows in the slice files. */
+  total_rows: number
+  /** Slice files. */
+  total_files: number
+  /** Bytes of the slice files. */
+  total_bytes: number
+  /** Candle rows read from the source (fetch amplification = rows_fetched / total_rows). */
+  rows_fetched: number
+  /** Duplicate (mint, ts) rows dropped. */
+  duplicates_dropped: number
+  /** Alerts read. */
+  alerts: number
+  /** Alerts kept. */
+  kept_events: number
+  /** Alerts dropped by strict mode. */
+  dropped_events: number
+  /** Wall time in milliseconds. */
+  duration_ms: number
+}
+
+/** One progress event; counters never decrease. */
+export interface LakeProgressEvent {
+  /** `loading_alerts`, `exporting`, `sealing` or `done`. */
+  phase: string
+  /** Buckets finished. */
+  buckets_done: number
+  /** Buckets planned. */
+  buckets_total: number
+  /** Candle rows written so far. */
+  rows: number
+  /** Bytes of slice files written so far. */
+  bytes: number
+}
+
+/**
+ * The run-slice export config (SPEC §3), snake_case on the wire. Numbers must be whole; the addon rejects
+ * anything else with `INVALID_CONFIG` rather than letting it be rounded.
+ */
+export interface LakeRunSliceExportConfig {
+  /** The lake lives in `<data_root>/lake`. */
+  data_root: string
+  /** `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`. */
+  run_id: string
+  /** `<N>s|m|h|d` or bare seconds; used verbatim in directory names. */
+  interval: string
+  /** `pre<N>_post<M>`. */
+  window: string
+  /** `.parquet` or `.csv` alerts file. */
+  alerts_path: string
+  /** ClickHouse `chain` filter; default `solana`. */
+  chain?: string
+  /** `zstd` (default), `snappy` or `none`. */
+  compression?: 'zstd' | 'snappy' | 'none'
+  /** Part files roll before passing this many MiB; default 512. */
+  target_file_mb?: number
+  /** Drop alerts below the thresholds; default false. */
+  strict_coverage?: boolean
+  /** Strict threshold before the anchor; default 52. */
+  min_required_pre?: number
+  /** Strict threshold in total; default 5000. */
+  target_total?: number
+  /** The candle server; required unless `source` is `corpus`. */
+  clickhouse?: ClickhouseConnection
+  /** Replace an existing run with the same id (atomically); default false. */
+  overwrite?: boolean
+  /** Queries in flight at once (1–64); default 4. */
+  concurrency?: number
+  /** `clickhouse` (default) or `corpus`: read candles from the lake's own corpus. */
+  source?: 'clickhouse' | 'corpus'
+}
 
 /** Parses `pre<N>_post<M>` strictly; anything else throws `INVALID_CONFIG` naming the expected format. */
 export declare function parseWindowSpec(spec: string): WindowSpec

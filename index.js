@@ -773,10 +773,11 @@ if (
   }
 }
 
-const { computeMintBucket, computeWindowSlice, errorCodes, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse } = nativeBinding
+const { computeMintBucket, computeWindowSlice, errorCodes, exportRunSlices, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse } = nativeBinding
 export { computeMintBucket }
 export { computeWindowSlice }
 export { errorCodes }
+export { exportRunSlices }
 export { floorToInterval }
 export { intervalToSeconds }
 export { parseWindowSpec }

@@ -5,4 +5,5 @@
 
 pub mod helpers;
 pub mod js_error;
+pub mod run_export;
 pub mod server_probe;

@@ -3,10 +3,25 @@
 //! The addon crate at the repository root converts JavaScript values to these types, runs the async parts
 //! on napi's tokio runtime and maps [`LakeError`] codes to `err.code`.
 
+pub mod alerts;
+pub mod cancel;
+pub mod candles;
 pub mod clickhouse_source;
+pub mod coverage;
 pub mod error;
+pub mod export_run;
+pub mod fetch_plan;
+pub mod hashing_writer;
 pub mod interval;
+pub mod manifest;
 pub mod mint_bucket;
+pub mod parquet_settings;
+pub mod part_writer;
+pub mod progress;
+pub mod publish;
+pub mod run_config;
+pub mod seal;
+pub mod verify;
 pub mod window;
 
 pub use error::{ErrorCode, LakeError, Result};

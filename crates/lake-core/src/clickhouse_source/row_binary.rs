@@ -1,0 +1,311 @@
+//! Streaming RowBinary decoder for candle rows, straight into per-mint column vectors.
+//!
+//! Each row starts with a marker byte the query selects. ClickHouse 18.16 reports an exception raised after
+//! the first rows as plain text appended to a 200 answer (newer servers add their own framing); both start at
+//! a row boundary, so a missing marker there is how such an error is told apart from data. Every row is also
+//! checked against the request (known mint, in order, inside a requested range), so a garbled stream can
+//! never turn into candles.
+
+use std::collections::HashMap;
+
+use crate::candles::MintCandles;
+use crate::fetch_plan::MintRanges;
+
+/// The first byte of every row (`toUInt8(165)` in the query).
+pub const ROW_MARKER: u8 = 0xA5;
+/// Fixed bytes of a row after the mint: u32 seconds + five f64.
+const FIXED_TAIL: usize = 4 + 5 * 8;
+/// Longest mint accepted, in bytes; anything longer is garbage.
+const MAX_MINT_BYTES: u64 = 1024;
+/// How much exception text is kept for the error message.
+const MAX_EXCEPTION_TEXT: usize = 64 * 1024;
+
+/// How a stream failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The server appended an exception; the text as received.
+    Exception(String),
+    /// The bytes are not what the query asked for.
+    Garbled(String),
+}
+
+/// Decodes one query's answer for a sorted slice of requested mints.
+pub struct CandleDecoder<'a> {
+    requested: &'a [MintRanges],
+    index: HashMap<&'a [u8], usize>,
+    out: Vec<MintCandles>,
+    current: Option<usize>,
+    buf: Vec<u8>,
+    exception: Option<Vec<u8>>,
+    rows_fetched: u64,
+    duplicates_dropped: u64,
+}
+
+/// What a finished stream produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// One entry per requested mint, in request order (empty series for mints without candles).
+    pub mints: Vec<MintCandles>,
+    /// Rows received.
+    pub rows_fetched: u64,
+    /// Rows dropped because their (mint, ts) came already.
+    pub duplicates_dropped: u64,
+}
+
+impl<'a> CandleDecoder<'a> {
+    /// A decoder for rows of the given mints (sorted by mint, as the query orders them).
+    pub fn new(requested: &'a [MintRanges]) -> Self {
+        Self {
+            requested,
+            index: requested
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.mint.as_bytes(), i))
+                .collect(),
+            out: requested
+                .iter()
+                .map(|m| MintCandles::new(m.mint.clone()))
+                .collect(),
+            current: None,
+            buf: Vec::new(),
+            exception: None,
+            rows_fetched: 0,
+            duplicates_dropped: 0,
+        }
+    }
+
+    /// Rows received so far.
+    pub fn rows_fetched(&self) -> u64 {
+        self.rows_fetched
+    }
+
+    /// Consumes the next piece of the stream.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
+        if let Some(text) = &mut self.exception {
+            let room = MAX_EXCEPTION_TEXT.saturating_sub(text.len());
+            text.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            return Ok(());
+        }
+        self.buf.extend_from_slice(chunk);
+        let mut pos = 0;
+        while pos < self.buf.len() {
+            if self.buf[pos] != ROW_MARKER {
+                let rest = self.buf[pos..].to_vec();
+                self.exception = Some(rest);
+                self.buf.clear();
+                return Ok(());
+            }
+            match self.decode_row(pos)? {
+                Some(next) => pos = next,
+                None => break,
+            }
+        }
+        self.buf.drain(..pos);
+        Ok(())
+    }
+
+    /// Ends the stream: an exception or a cut-off row is an error, never data.
+    pub fn finish(self) -> Result<Decoded, DecodeError> {
+        if let Some(text) = self.exception {
+            return Err(DecodeError::Exception(
+                String::from_utf8_lossy(&text).into_owned(),
+            ));
+        }
+        if !self.buf.is_empty() {
+            return Err(DecodeError::Garbled(format!(
+                "the answer ended in the middle of a row ({} bytes left over)",
+                self.buf.len()
+            )));
+        }
+        Ok(Decoded {
+            mints: self.out,
+            rows_fetched: self.rows_fetched,
+            duplicates_dropped: self.duplicates_dropped,
+        })
+    }
+
+    /// Decodes the row at `pos` (its marker already checked); `None` when the row is not complete yet.
+    fn decode_row(&mut self, pos: usize) -> Result<Option<usize>, DecodeError> {
+        let buf = &self.buf;
+        let mut p = pos + 1;
+        let mut len: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let Some(&b) = buf.get(p) else {
+                return Ok(None);
+            };
+            p += 1;
+            len |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err(DecodeError::Garbled(
+                    "a string length is not valid LEB128".into(),
+                ));
+            }
+        }
+        if len > MAX_MINT_BYTES {
+            return Err(DecodeError::Garbled(format!("a mint of {len} bytes")));
+        }
+        let mint_end = p + len as usize;
+        let row_end = mint_end + FIXED_TAIL;
+        if buf.len() < row_end {
+            return Ok(None);
+        }
+        let mint = &buf[p..mint_end];
+        let idx = match self.current {
+            Some(i) if self.requested[i].mint.as_bytes() == mint => i,
+            current => {
+                let Some(&i) = self.index.get(mint) else {
+                    return Err(DecodeError::Garbled(format!(
+                        "a row for mint {:?}, which was not asked for",
+                        String::from_utf8_lossy(mint)
+                    )));
+                };
+                if current.is_some_and(|c| c >= i) {
+                    return Err(DecodeError::Garbled("rows are not in mint order".into()));
+                }
+                self.current = Some(i);
+                i
+            }
+        };
+        let fixed = &buf[mint_end..row_end];
+        let secs = u32::from_le_bytes(fixed[0..4].try_into().expect("4 bytes"));
+        let f = |k: usize| {
+            f64::from_le_bytes(fixed[4 + 8 * k..12 + 8 * k].try_into().expect("8 bytes"))
+        };
+        let ohlcv = [f(0), f(1), f(2), f(3), f(4)];
+        let ts_ms = i64::from(secs) * 1000;
+        self.rows_fetched += 1;
+        if !self.requested[idx].contains(ts_ms) {
+            return Err(DecodeError::Garbled(format!(
+                "a row at {ts_ms} ms for {}, outside the requested windows",
+                self.requested[idx].mint
+            )));
+        }
+        let series = &mut self.out[idx];
+        match series.ts_ms.last() {
+            Some(&last) if last == ts_ms => self.duplicates_dropped += 1,
+            Some(&last) if last > ts_ms => {
+                return Err(DecodeError::Garbled("rows are not in time order".into()));
+            }
+            _ => series.push(ts_ms, ohlcv),
+        }
+        Ok(Some(row_end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(mint: &str, secs: u32, v: f64) -> Vec<u8> {
+        let mut out = vec![ROW_MARKER, mint.len() as u8];
+        out.extend_from_slice(mint.as_bytes());
+        out.extend_from_slice(&secs.to_le_bytes());
+        for _ in 0..5 {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    fn request() -> Vec<MintRanges> {
+        vec![
+            MintRanges::new("a", vec![(0, 1_000_000)]),
+            MintRanges::new("b", vec![(0, 1_000_000)]),
+        ]
+    }
+
+    #[test]
+    fn decodes_across_any_chunk_boundaries() {
+        let req = request();
+        let mut stream = row("a", 60, 1.0);
+        stream.extend(row("a", 120, 2.0));
+        stream.extend(row("a", 120, 9.0));
+        stream.extend(row("b", 60, 3.0));
+        for cut in 1..stream.len() {
+            let mut d = CandleDecoder::new(&req);
+            d.feed(&stream[..cut]).unwrap();
+            d.feed(&stream[cut..]).unwrap();
+            let out = d.finish().unwrap();
+            assert_eq!(out.rows_fetched, 4);
+            assert_eq!(out.duplicates_dropped, 1);
+            assert_eq!(out.mints[0].ts_ms, vec![60_000, 120_000]);
+            assert_eq!(
+                out.mints[0].close,
+                vec![1.0, 2.0],
+                "the first of a duplicate pair wins"
+            );
+            assert_eq!(out.mints[1].ts_ms, vec![60_000]);
+        }
+    }
+
+    #[test]
+    fn appended_exception_is_an_error_not_rows() {
+        let req = request();
+        let mut stream = row("a", 60, 1.0);
+        stream.extend_from_slice(b"Code: 395, e.displayText() = DB::Exception: Value passed to 'throwIf' function is non zero");
+        let mut d = CandleDecoder::new(&req);
+        d.feed(&stream).unwrap();
+        match d.finish() {
+            Err(DecodeError::Exception(text)) => assert!(text.starts_with("Code: 395")),
+            other => panic!("expected an exception, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_and_garbled_streams_fail() {
+        let req = request();
+        let full = row("a", 60, 1.0);
+        let mut d = CandleDecoder::new(&req);
+        d.feed(&full[..full.len() - 1]).unwrap();
+        assert!(matches!(d.finish(), Err(DecodeError::Garbled(_))));
+
+        let mut d = CandleDecoder::new(&req);
+        assert!(matches!(
+            d.feed(&row("zzz", 60, 1.0)),
+            Err(DecodeError::Garbled(_))
+        ));
+
+        let mut d = CandleDecoder::new(&req);
+        let mut s = row("b", 60, 1.0);
+        s.extend(row("a", 60, 1.0));
+        assert!(
+            matches!(d.feed(&s), Err(DecodeError::Garbled(_))),
+            "mint order"
+        );
+
+        let mut d = CandleDecoder::new(&req);
+        assert!(
+            matches!(d.feed(&row("a", 2_000, 1.0)), Err(DecodeError::Garbled(_))),
+            "outside the range"
+        );
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let req = request();
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..2000 {
+            let mut d = CandleDecoder::new(&req);
+            let len = (seed % 200) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    if seed.is_multiple_of(3) {
+                        ROW_MARKER
+                    } else {
+                        seed as u8
+                    }
+                })
+                .collect();
+            if d.feed(&bytes).is_ok() {
+                let _ = d.finish();
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Per-alert coverage (SPEC §6): how many candles each window really has, its status, and the strict-mode filter.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+
+use crate::alerts::Alert;
+use crate::candles::MintCandles;
+use crate::error::{LakeError, Result};
+use crate::parquet_settings::{arrow_writer_options, CompressionKind, FileKind};
+use crate::window::{WindowSlice, WindowSpec};
+
+/// How complete an alert's window is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoverageStatus {
+    /// Enough candles before the anchor and in total (the last slot may be missing).
+    Complete,
+    /// Some candles, but not enough.
+    Partial,
+    /// No candles at all.
+    Insufficient,
+}
+
+impl CoverageStatus {
+    /// The `status` column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Partial => "partial",
+            Self::Insufficient => "insufficient",
+        }
+    }
+}
+
+/// What decides `status` and, in strict mode, `kept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoveragePolicy {
+    /// The window spec.
+    pub window: WindowSpec,
+    /// Drop alerts that miss the thresholds below.
+    pub strict: bool,
+    /// Strict mode: candles needed before the anchor.
+    pub min_required_pre: u32,
+    /// Strict mode: candles needed in total.
+    pub target_total: u32,
+}
+
+/// The candle counts of one alert's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCoverage {
+    /// Candles before the anchor.
+    pub pre: u32,
+    /// Candles at or after the anchor.
+    pub post: u32,
+    /// First candle time in the window.
+    pub first_ts_ms: Option<i64>,
+    /// Last candle time in the window.
+    pub last_ts_ms: Option<i64>,
+}
+
+impl WindowCoverage {
+    /// Counts the candles of `candles` inside `window`.
+    pub fn count(candles: &MintCandles, window: &WindowSlice) -> Self {
+        let range = candles.range(window.start_ms, window.end_ms);
+        let ts = &candles.ts_ms[range];
+        let pre = ts.partition_point(|&t| t < window.anchor_ms);
+        Self {
+            pre: pre as u32,
+            post: (ts.len() - pre) as u32,
+            first_ts_ms: ts.first().copied(),
+            last_ts_ms: ts.last().copied(),
+        }
+    }
+
+    /// `pre + post`.
+    pub fn total(&self) -> u32 {
+        self.pre + self.post
+    }
+
+    /// Status by the parity rule: complete when `pre >= pre_candles` and `total >= pre_candles + post_candles`.
+    pub fn status(&self, window: WindowSpec) -> CoverageStatus {
+        if self.total() == 0 {
+            CoverageStatus::Insufficient
+        } else if self.pre >= window.pre
+            && u64::from(self.total()) >= u64::from(window.pre) + u64::from(window.post)
+        {
+            CoverageStatus::Complete
+        } else {
+            CoverageStatus::Partial
+        }
+    }
+
+    /// Whether the alert stays in the run: always outside strict mode.
+    pub fn kept(&self, policy: &CoveragePolicy) -> bool {
+        !policy.strict
+            || (self.pre >= policy.min_required_pre && self.total() >= policy.target_total)
+    }
+}
+
+/// One row of `outputs/coverage.parquet`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageRow {
+    /// The alert's id.
+    pub alert_id: String,
+    /// The token.
+    pub mint: String,
+    /// Alert time floored to the interval.
+    pub anchor_ts_ms: i64,
+    /// Counts and bounds.
+    pub coverage: WindowCoverage,
+    /// Status by the parity rule.
+    pub status: CoverageStatus,
+    /// False when strict mode dropped the alert.
+    pub kept: bool,
+}
+
+impl CoverageRow {
+    /// The row of one alert.
+    pub fn new(
+        alert: &Alert,
+        window: &WindowSlice,
+        coverage: WindowCoverage,
+        policy: &CoveragePolicy,
+    ) -> Self {
+        Self {
+            alert_id: alert.id.clone(),
+            mint: alert.mint.clone(),
+            anchor_ts_ms: window.anchor_ms,
+            coverage,
+            status: coverage.status(policy.window),
+            kept: coverage.kept(policy),
+        }
+    }
+}
+
+/// Schema of `outputs/coverage.parquet`: the original columns plus `kept`.
+pub fn coverage_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("alert_id", DataType::Utf8, false),
+        Field::new("mint", DataType::Utf8, false),
+        Field::new("anchor_ts_ms", DataType::Int64, false),
+        Field::new("available_pre", DataType::Int32, false),
+        Field::new("available_post", DataType::Int32, false),
+        Field::new("available_total", DataType::Int32, false),
+        Field::new("first_ts_ms", DataType::Int64, true),
+        Field::new("last_ts_ms", DataType::Int64, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("kept", DataType::Boolean, false),
+    ]))
+}
+
+/// The coverage table as Parquet bytes, rows in input order.
+pub fn coverage_to_parquet(rows: &[CoverageRow], compression: CompressionKind) -> Result<Vec<u8>> {
+    let int32 = |f: fn(&WindowCoverage) -> u32| -> Result<ArrayRef> {
+        let values = rows
+            .iter()
+            .map(|r| i32::try_from(f(&r.coverage)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| LakeError::internal("a coverage count does not fit in int32"))?;
+        Ok(Arc::new(Int32Array::from(values)))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.alert_id.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.mint.as_str()),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.anchor_ts_ms),
+        )),
+        int32(|c| c.pre)?,
+        int32(|c| c.post)?,
+        int32(WindowCoverage::total)?,
+        Arc::new(Int64Array::from_iter(
+            rows.iter().map(|r| r.coverage.first_ts_ms),
+        )),
+        Arc::new(Int64Array::from_iter(
+            rows.iter().map(|r| r.coverage.last_ts_ms),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.status.as_str()),
+        )),
+        Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.kept)))),
+    ];
+    let schema = coverage_schema();
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| LakeError::internal(format!("building the coverage table: {e}")))?;
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new_with_options(
+        &mut out,
+        schema,
+        arrow_writer_options(FileKind::Table, compression),
+    )
+    .map_err(|e| LakeError::internal(format!("writing the coverage table: {e}")))?;
+    writer
+        .write(&batch)
+        .and_then(|_| writer.close().map(|_| ()))
+        .map_err(|e| LakeError::internal(format!("writing the coverage table: {e}")))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::compute_window_slice;
+
+    const ANCHOR: i64 = 1_609_459_200_000;
+
+    fn candles(from_min: i64, to_min_inclusive: i64) -> MintCandles {
+        let mut c = MintCandles::new("m");
+        for m in from_min..=to_min_inclusive {
+            c.push(ANCHOR + m * 60_000, [1.0, 2.0, 0.5, 1.5, 10.0]);
+        }
+        c
+    }
+
+    fn policy(pre: u32, post: u32) -> CoveragePolicy {
+        CoveragePolicy {
+            window: WindowSpec { pre, post },
+            strict: false,
+            min_required_pre: 52,
+            target_total: 5000,
+        }
+    }
+
+    #[test]
+    fn spec_vector_partial() {
+        // 100 candles before the anchor and 200 from it; pre52_post4948 keeps 52 of the 100 before.
+        let c = candles(-100, 199);
+        let w = compute_window_slice(ANCHOR, 60, 52, 4948).unwrap();
+        let cov = WindowCoverage::count(&c, &w);
+        assert_eq!((cov.pre, cov.post, cov.total()), (52, 200, 252));
+        assert_eq!(cov.status(policy(52, 4948).window), CoverageStatus::Partial);
+    }
+
+    #[test]
+    fn spec_vectors_complete() {
+        let w = compute_window_slice(ANCHOR, 60, 10, 20).unwrap();
+        let cov = WindowCoverage::count(&candles(-10, 20), &w);
+        assert_eq!((cov.pre, cov.post, cov.total()), (10, 21, 31));
+        assert_eq!(
+            cov.status(WindowSpec { pre: 10, post: 20 }),
+            CoverageStatus::Complete
+        );
+        let cov = WindowCoverage::count(&candles(-10, 19), &w);
+        assert_eq!((cov.pre, cov.post, cov.total()), (10, 20, 30));
+        assert_eq!(
+            cov.status(WindowSpec { pre: 10, post: 20 }),
+            CoverageStatus::Complete
+        );
+        assert_eq!(cov.first_ts_ms, Some(ANCHOR - 600_000));
+        assert_eq!(cov.last_ts_ms, Some(ANCHOR + 19 * 60_000));
+    }
+
+    #[test]
+    fn insufficient_and_edge_cases() {
+        let w = compute_window_slice(ANCHOR, 60, 10, 20).unwrap();
+        let cov = WindowCoverage::count(&MintCandles::new("m"), &w);
+        assert_eq!(
+            cov.status(WindowSpec { pre: 10, post: 20 }),
+            CoverageStatus::Insufficient
+        );
+        assert_eq!((cov.first_ts_ms, cov.last_ts_ms), (None, None));
+        // Candles only outside the window do not count; the end is exclusive.
+        let cov = WindowCoverage::count(&candles(21, 30), &w);
+        assert_eq!(cov.total(), 0);
+        // Nine before the anchor is partial even with a full post side.
+        let cov = WindowCoverage::count(&candles(-9, 20), &w);
+        assert_eq!(
+            cov.status(WindowSpec { pre: 10, post: 20 }),
+            CoverageStatus::Partial
+        );
+    }
+
+    #[test]
+    fn strict_mode_keeps_by_thresholds() {
+        let w = compute_window_slice(ANCHOR, 60, 10, 20).unwrap();
+        let cov = WindowCoverage::count(&candles(-10, 19), &w);
+        let mut p = policy(10, 20);
+        assert!(cov.kept(&p), "not strict keeps everything");
+        p.strict = true;
+        p.min_required_pre = 10;
+        p.target_total = 30;
+        assert!(cov.kept(&p));
+        p.target_total = 31;
+        assert!(!cov.kept(&p));
+        p.target_total = 30;
+        p.min_required_pre = 11;
+        assert!(!cov.kept(&p));
+    }
+}

