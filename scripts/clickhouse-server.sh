@@ -59,13 +59,19 @@ start() {
   <max_concurrent_queries>64</max_concurrent_queries>
 </yandex>
 XML
-  # `tester` has a password so that the tests can prove authentication errors and password redaction.
+  # `tester` has a password so that the tests can prove authentication errors and password redaction;
+  # `limited` hits max_result_rows after rows were already sent, which is how 18.16 produces an exception in the
+  # middle of a 200 answer (the tests prove it fails the export instead of becoming rows).
   cat > "$dir/users.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <profiles>
+    <default><max_memory_usage>4000000000</max_memory_usage></default>
+    <limited><max_memory_usage>4000000000</max_memory_usage><max_result_rows>50000</max_result_rows><max_block_size>1000</max_block_size><result_overflow_mode>throw</result_overflow_mode></limited>
+  </profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>
+    <limited><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>limited</profile><quota>default</quota></limited>
     <tester><password>s3cret-pa55</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></tester>
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>

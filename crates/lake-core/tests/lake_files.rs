@@ -1,0 +1,367 @@
+//! Writing and checking lake files without a server: Parquet layout, rolling, determinism, manifest and verify.
+
+use std::fs::File;
+use std::path::Path;
+
+use lake_core::candles::MintCandles;
+use lake_core::manifest::{
+    manifest_bytes, CoverageSummary, FetchStats, RunManifest, SourceSnapshot, MANIFEST_FILE,
+};
+use lake_core::parquet_settings::{CompressionKind, CREATED_BY};
+use lake_core::part_writer::{PartSettings, PartWriter, WrittenFile};
+use lake_core::verify::verify;
+use parquet::basic::{Compression, Encoding};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+const T: i64 = 1_609_459_200_000;
+
+fn series(mint: &str, n: usize, seed: u64) -> MintCandles {
+    let mut c = MintCandles::new(mint);
+    let mut price = 1.0 + seed as f64;
+    for i in 0..n {
+        price *= 1.0 + ((i as u64 * 2_654_435_761 + seed) % 1000) as f64 / 1e5 - 0.005;
+        c.push(
+            T + i as i64 * 60_000,
+            [
+                price,
+                price * 1.01,
+                price * 0.99,
+                price * 1.001,
+                (i % 97) as f64 * 3.5,
+            ],
+        );
+    }
+    c
+}
+
+fn settings(compression: CompressionKind, target_file_bytes: u64) -> PartSettings {
+    PartSettings {
+        compression,
+        target_file_bytes,
+        interval_s: 60,
+    }
+}
+
+fn write_bucket(dir: &Path, series: &[MintCandles], s: PartSettings) -> Vec<WrittenFile> {
+    let mut w = PartWriter::new(&dir.join("mint_bucket=aa"), "mint_bucket=aa", s).unwrap();
+    for c in series {
+        w.write(c).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn reader(path: &Path) -> SerializedFileReader<File> {
+    SerializedFileReader::new(File::open(path).unwrap()).unwrap()
+}
+
+#[test]
+fn each_compression_is_honoured_and_the_layout_is_as_designed() {
+    for (kind, codec) in [
+        (CompressionKind::Zstd, "ZSTD"),
+        (CompressionKind::Snappy, "SNAPPY"),
+        (CompressionKind::None, "UNCOMPRESSED"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_bucket(
+            dir.path(),
+            &[series("a", 500, 1), series("b", 300, 2)],
+            settings(kind, 512 << 20),
+        );
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].rows, 800);
+        let r = reader(&dir.path().join(&files[0].rel_path));
+        let meta = r.metadata();
+        assert_eq!(meta.file_metadata().created_by(), Some(CREATED_BY));
+        assert!(meta
+            .file_metadata()
+            .key_value_metadata()
+            .is_none_or(|kv| kv.iter().all(|k| k.key != "ARROW:schema")));
+        let schema = meta.file_metadata().schema_descr();
+        let names: Vec<&str> = schema.columns().iter().map(|c| c.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "mint",
+                "ts",
+                "interval_s",
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume"
+            ]
+        );
+        let ts_type = format!("{:?}", schema.column(1).logical_type_ref());
+        assert!(
+            ts_type.contains("MICROS") && ts_type.contains("is_adjusted_to_u_t_c: false"),
+            "{ts_type}"
+        );
+        let rg = meta.row_group(0);
+        let sorting = rg.sorting_columns().expect("sort order recorded");
+        assert_eq!(
+            sorting.iter().map(|s| s.column_idx).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        for col in rg.columns() {
+            let want = match kind {
+                CompressionKind::Zstd => matches!(col.compression(), Compression::ZSTD(_)),
+                CompressionKind::Snappy => col.compression() == Compression::SNAPPY,
+                CompressionKind::None => col.compression() == Compression::UNCOMPRESSED,
+            };
+            assert!(
+                want,
+                "{codec}: column {} is {:?}",
+                col.column_path(),
+                col.compression()
+            );
+            assert!(
+                col.statistics().is_some(),
+                "statistics on {}",
+                col.column_path()
+            );
+        }
+        let enc = |i: usize| rg.column(i).encodings().collect::<Vec<_>>();
+        assert!(
+            enc(0).contains(&Encoding::RLE_DICTIONARY),
+            "mint is dictionary encoded"
+        );
+        assert!(enc(1).contains(&Encoding::DELTA_BINARY_PACKED));
+        assert!(
+            !enc(1).contains(&Encoding::RLE_DICTIONARY),
+            "no dictionary on ts"
+        );
+        assert!(enc(3).contains(&Encoding::BYTE_STREAM_SPLIT));
+    }
+}
+
+#[test]
+fn rows_read_back_sorted_and_equal() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int32Type, TimestampMicrosecondType};
+    let dir = tempfile::tempdir().unwrap();
+    let input = [series("a", 20_000, 1), series("b", 5, 2)];
+    let files = write_bucket(
+        dir.path(),
+        &input,
+        settings(CompressionKind::Zstd, 512 << 20),
+    );
+    let file = File::open(dir.path().join(&files[0].rel_path)).unwrap();
+    let batches: Vec<_> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let mut rows = Vec::new();
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            rows.push((
+                b.column(0).as_string::<i32>().value(i).to_owned(),
+                b.column(1)
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .value(i),
+                b.column(2).as_primitive::<Int32Type>().value(i),
+                b.column(6).as_primitive::<Float64Type>().value(i),
+            ));
+        }
+    }
+    let want: Vec<_> = input
+        .iter()
+        .flat_map(|c| {
+            (0..c.len()).map(move |i| (c.mint.clone(), c.ts_ms[i] * 1000, 60, c.close[i]))
+        })
+        .collect();
+    assert_eq!(rows, want);
+}
+
+#[test]
+fn files_roll_before_passing_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let input: Vec<MintCandles> = (0..6)
+        .map(|k| series(&format!("m{k}"), 40_000, k))
+        .collect();
+    let target = 1 << 20;
+    let files = write_bucket(dir.path(), &input, settings(CompressionKind::None, target));
+    assert!(files.len() >= 4, "{} parts", files.len());
+    for (i, f) in files.iter().enumerate() {
+        assert_eq!(f.rel_path, format!("mint_bucket=aa/part-{i:04}.parquet"));
+        assert!(f.bytes <= target, "part {i} has {} bytes", f.bytes);
+        assert_eq!(
+            reader(&dir.path().join(&f.rel_path))
+                .metadata()
+                .file_metadata()
+                .num_rows() as u64,
+            f.rows
+        );
+    }
+    assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 240_000);
+    assert!(
+        files[0].bytes > target / 2,
+        "parts are filled, not tiny ({} bytes)",
+        files[0].bytes
+    );
+}
+
+#[test]
+fn same_rows_give_identical_bytes() {
+    let input: Vec<MintCandles> = (0..3).map(|k| series(&format!("m{k}"), 3000, k)).collect();
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let fa = write_bucket(a.path(), &input, settings(CompressionKind::Zstd, 512 << 20));
+    let fb = write_bucket(b.path(), &input, settings(CompressionKind::Zstd, 512 << 20));
+    assert_eq!(fa, fb, "same sizes and hashes");
+    assert_eq!(
+        std::fs::read(a.path().join(&fa[0].rel_path)).unwrap(),
+        std::fs::read(b.path().join(&fb[0].rel_path)).unwrap()
+    );
+}
+
+#[test]
+fn empty_bucket_leaves_no_directory_and_order_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_bucket(
+        dir.path(),
+        &[MintCandles::new("a")],
+        settings(CompressionKind::Zstd, 1 << 20),
+    );
+    assert!(files.is_empty());
+    assert!(!dir.path().join("mint_bucket=aa").exists());
+    let mut w = PartWriter::new(
+        &dir.path().join("x"),
+        "x",
+        settings(CompressionKind::Zstd, 1 << 20),
+    )
+    .unwrap();
+    w.write(&series("b", 3, 0)).unwrap();
+    assert!(
+        w.write(&series("a", 3, 0)).is_err(),
+        "mints must come sorted"
+    );
+}
+
+/// A sealed directory with two data files, written the way an export writes it.
+fn sealed_run(dir: &Path) {
+    let slices = dir.join("slices");
+    std::fs::create_dir(&slices).unwrap();
+    let files = {
+        let mut w = PartWriter::new(
+            &slices.join("mint_bucket=aa"),
+            "slices/mint_bucket=aa",
+            settings(CompressionKind::Zstd, 1 << 30),
+        )
+        .unwrap();
+        w.write(&series("a", 100, 1)).unwrap();
+        w.finish().unwrap()
+    };
+    let cov = {
+        let mut w = PartWriter::new(
+            &dir.join("outputs"),
+            "outputs",
+            settings(CompressionKind::Zstd, 1 << 30),
+        )
+        .unwrap();
+        w.write(&series("c", 3, 1)).unwrap();
+        w.finish().unwrap().remove(0)
+    };
+    let alerts = {
+        let mut w = PartWriter::new(
+            &dir.join("inputs"),
+            "inputs",
+            settings(CompressionKind::Zstd, 1 << 30),
+        )
+        .unwrap();
+        w.write(&series("i", 2, 1)).unwrap();
+        w.finish().unwrap().remove(0)
+    };
+    let manifest = RunManifest {
+        run_id: "r".into(),
+        created_at: "2026-01-01T00:00:00.000Z".into(),
+        alerts_file: alerts,
+        source: SourceSnapshot::ClickHouse {
+            cluster: "h:1".into(),
+            database: "d".into(),
+            table: "t".into(),
+            as_of: "2026-01-01T00:00:00Z".into(),
+        },
+        interval: "1m".into(),
+        window: "pre1_post1".into(),
+        chain: "solana".into(),
+        slice_dir: "slices".into(),
+        slice_files: files,
+        coverage_file: cov,
+        coverage: CoverageSummary {
+            strict: false,
+            min_required_pre: 1,
+            target_total: 1,
+            kept_events: 2,
+            dropped_events: 0,
+        },
+        stats: FetchStats::default(),
+    }
+    .to_json();
+    std::fs::write(dir.join(MANIFEST_FILE), manifest_bytes(&manifest)).unwrap();
+}
+
+fn kinds(dir: &Path) -> Vec<&'static str> {
+    verify(dir)
+        .unwrap()
+        .problems
+        .iter()
+        .map(|p| p.kind)
+        .collect()
+}
+
+#[test]
+fn verify_passes_an_intact_run_and_catches_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    sealed_run(dir.path());
+    let report = verify(dir.path()).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.files_checked, 3);
+
+    // A flipped byte in a data file.
+    let part = dir.path().join("slices/mint_bucket=aa/part-0000.parquet");
+    let original = std::fs::read(&part).unwrap();
+    let mut flipped = original.clone();
+    flipped[100] ^= 0x01;
+    std::fs::write(&part, &flipped).unwrap();
+    assert_eq!(kinds(dir.path()), ["hash"]);
+    std::fs::write(&part, &original).unwrap();
+
+    // A deleted file, then an extra one.
+    std::fs::remove_file(&part).unwrap();
+    assert_eq!(kinds(dir.path()), ["missing_file"]);
+    std::fs::write(&part, &original).unwrap();
+    std::fs::write(dir.path().join("slices/stray.parquet"), b"x").unwrap();
+    assert_eq!(kinds(dir.path()), ["extra_file"]);
+    std::fs::remove_file(dir.path().join("slices/stray.parquet")).unwrap();
+
+    // An edited manifest field breaks the seal; editing created_at does not.
+    let manifest_path = dir.path().join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        text.replace("\"chain\": \"solana\"", "\"chain\": \"ethereum\""),
+    )
+    .unwrap();
+    assert_eq!(kinds(dir.path()), ["seal"]);
+    std::fs::write(
+        &manifest_path,
+        text.replace("2026-01-01T00:00:00.000Z", "2030-01-01T00:00:00.000Z"),
+    )
+    .unwrap();
+    assert!(verify(dir.path()).unwrap().ok());
+    std::fs::write(&manifest_path, &text).unwrap();
+
+    // A truncated file: size, hash and rows all differ.
+    std::fs::write(&part, &original[..original.len() / 2]).unwrap();
+    let k = kinds(dir.path());
+    assert!(
+        k.contains(&"size") && k.contains(&"hash") && k.contains(&"rows"),
+        "{k:?}"
+    );
+    std::fs::write(&part, &original).unwrap();
+    std::fs::remove_file(&manifest_path).unwrap();
+    assert_eq!(kinds(dir.path()), ["missing_manifest"]);
+}
