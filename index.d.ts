@@ -142,6 +142,28 @@ export interface LakeRunSliceExportConfig {
   source?: 'clickhouse' | 'corpus'
 }
 
+/** One mismatch between a sealed directory and its manifest. */
+export interface LakeVerifyProblem {
+  /** `missing_manifest`, `bad_manifest`, `missing_file`, `extra_file`, `size`, `hash`, `rows`, `seal` or `outputs`. */
+  kind: string
+  /** The file concerned, relative to the directory. */
+  path?: string
+  /** What differs. */
+  detail: string
+}
+
+/** The outcome of `verifyLakeDir`. */
+export interface LakeVerifyReport {
+  /** The verified directory. */
+  dir: string
+  /** True when nothing differs. */
+  ok: boolean
+  /** Files whose size, hash and rows were recomputed. */
+  files_checked: number
+  /** Every mismatch; empty when `ok`. */
+  problems: Array<LakeVerifyProblem>
+}
+
 /** Parses `pre<N>_post<M>` strictly; anything else throws `INVALID_CONFIG` naming the expected format. */
 export declare function parseWindowSpec(spec: string): WindowSpec
 
@@ -150,6 +172,13 @@ export declare function parseWindowSpec(spec: string): WindowSpec
  * Rejects with `CLICKHOUSE_UNREACHABLE`, `CLICKHOUSE_AUTH` or `INVALID_CONFIG`.
  */
 export declare function probeClickhouse(connection: ClickhouseConnection): Promise<ClickhouseServerInfo>
+
+/**
+ * Verifies a sealed run directory (`…/runs/run_id=<id>`) or corpus day against its manifest. Resolves with a
+ * report (a damaged run is a report with `ok: false`, not an error); rejects with `INVALID_CONFIG` when the
+ * path is not a directory.
+ */
+export declare function verifyLakeDir(dir: string): Promise<LakeVerifyReport>
 
 /** The window of one alert, in epoch milliseconds (`endTsMs` exclusive). */
 export interface WindowSlice {

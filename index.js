@@ -773,7 +773,7 @@ if (
   }
 }
 
-const { computeMintBucket, computeWindowSlice, errorCodes, exportRunSlices, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse } = nativeBinding
+const { computeMintBucket, computeWindowSlice, errorCodes, exportRunSlices, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse, verifyLakeDir } = nativeBinding
 export { computeMintBucket }
 export { computeWindowSlice }
 export { errorCodes }
@@ -782,4 +782,5 @@ export { floorToInterval }
 export { intervalToSeconds }
 export { parseWindowSpec }
 export { probeClickhouse }
+export { verifyLakeDir }
 export const __napiBindingTarget = __napiLoadedBindingTarget

@@ -7,3 +7,4 @@ pub mod helpers;
 pub mod js_error;
 pub mod run_export;
 pub mod server_probe;
+pub mod verify_dir;

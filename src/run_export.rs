@@ -6,12 +6,12 @@ use lake_core::cancel::CancelFlag;
 use lake_core::export_run::{self, ExportHooks, RunExportResult};
 use lake_core::progress::ProgressEvent;
 use lake_core::run_config::RunSliceConfig;
-use napi::bindgen_prelude::{Function, JsObjectValue, Object, PromiseRaw};
+use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi_derive::napi;
 
-use crate::js_error::{run_async, run_sync};
+use crate::js_error::run_async;
 
 /// The run-slice export config (SPEC §3), snake_case on the wire. Numbers must be whole; the addon rejects
 /// anything else with `INVALID_CONFIG` rather than letting it be rounded.
@@ -174,6 +174,9 @@ pub fn hooks_from_options(env: &Env, options: Option<Object>) -> napi::Result<Ex
     Ok(hooks)
 }
 
+/// `EventTarget.prototype.addEventListener(type, listener)`.
+type AddEventListener<'a> = Function<'a, FnArgs<(String, Function<'a, (), ()>)>, ()>;
+
 fn attach_abort_signal(env: &Env, signal: &Object, cancel: &CancelFlag) -> napi::Result<()> {
     if signal
         .get_named_property::<Option<bool>>("aborted")?
@@ -187,9 +190,8 @@ fn attach_abort_signal(env: &Env, signal: &Object, cancel: &CancelFlag) -> napi:
         flag.cancel();
         Ok(())
     })?;
-    let add: Function<(String, Function<(), ()>), ()> =
-        signal.get_named_property("addEventListener")?;
-    add.apply(signal, ("abort".to_owned(), on_abort))?;
+    let add: AddEventListener = signal.get_named_property("addEventListener")?;
+    add.apply(signal, FnArgs::from(("abort".to_owned(), on_abort)))?;
     Ok(())
 }
 
@@ -205,9 +207,13 @@ pub fn export_run_slices<'env>(
     config: serde_json::Value,
     options: Option<Object>,
 ) -> napi::Result<PromiseRaw<'env, LakeExportResult>> {
-    let settings = run_sync(env, || RunSliceConfig::from_json(config)?.validate())?;
     let hooks = hooks_from_options(env, options)?;
-    run_async(env, export_run::export_run_slices(settings, hooks), |r| {
-        Ok(r.into())
-    })
+    run_async(
+        env,
+        async move {
+            let settings = RunSliceConfig::from_json(config)?.validate()?;
+            export_run::export_run_slices(settings, hooks).await
+        },
+        |r| Ok(r.into()),
+    )
 }

@@ -5,7 +5,7 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
 
-use crate::js_error::{run_async, run_sync};
+use crate::js_error::run_async;
 
 /// Connection settings, the `clickhouse` block of SPEC §3 (snake_case on the wire).
 #[napi(object)]
@@ -70,12 +70,19 @@ pub fn probe_clickhouse(
     env: &Env,
     connection: ClickhouseConnection,
 ) -> napi::Result<PromiseRaw<'_, ClickhouseServerInfo>> {
-    let conn = run_sync(env, || Connection::new(connection.into_core()?))?;
-    run_async(env, async move { conn.server_info().await }, |info| {
-        Ok(ClickhouseServerInfo {
-            version: info.version,
-            timezone: info.timezone,
-            now_epoch_s: info.now_epoch_s as f64,
-        })
-    })
+    run_async(
+        env,
+        async move {
+            Connection::new(connection.into_core()?)?
+                .server_info()
+                .await
+        },
+        |info| {
+            Ok(ClickhouseServerInfo {
+                version: info.version,
+                timezone: info.timezone,
+                now_epoch_s: info.now_epoch_s as f64,
+            })
+        },
+    )
 }

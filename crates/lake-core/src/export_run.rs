@@ -136,6 +136,7 @@ struct BucketContext {
 /// Coverage of every alert of the bucket's mints, then the kept windows' candles into the bucket's files.
 fn write_bucket(ctx: &BucketContext, bucket: u8, fetched: FetchedBucket) -> Result<BucketOutput> {
     ctx.cancel.check()?;
+    crate::failpoint::hit("export.write_bucket");
     let name = format!("mint_bucket={}", bucket_name(bucket));
     let mut writer = PartWriter::new(
         &ctx.slice_root.join(&name),
@@ -206,6 +207,7 @@ pub async fn export_run_slices(
     let overwrite = settings.overwrite;
     let staging = blocking(move || Staging::begin(target, overwrite)).await?;
 
+    crate::failpoint::hit("export.staging_created");
     let alerts_path = settings.alerts_path.clone();
     let alerts = blocking(move || load_alerts(&alerts_path)).await?;
     cancel.check()?;
@@ -368,6 +370,7 @@ fn seal_run(
     }
     .to_json();
     write_file(&dir.join(MANIFEST_FILE), &manifest_bytes(&manifest))?;
+    crate::failpoint::hit("export.before_publish");
     ctx.cancel.check()?;
     let run_dir = staging.publish()?;
     Ok(RunExportResult {

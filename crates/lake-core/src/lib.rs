@@ -10,6 +10,7 @@ pub mod clickhouse_source;
 pub mod coverage;
 pub mod error;
 pub mod export_run;
+pub mod failpoint;
 pub mod fetch_plan;
 pub mod hashing_writer;
 pub mod interval;
