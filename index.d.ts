@@ -132,14 +132,12 @@ export interface LakeRunSliceExportConfig {
   min_required_pre?: number
   /** Strict threshold in total; default 5000. */
   target_total?: number
-  /** The candle server; required unless `source` is `corpus`. */
-  clickhouse?: ClickhouseConnection
+  /** The candle server. */
+  clickhouse: ClickhouseConnection
   /** Replace an existing run with the same id (atomically); default false. */
   overwrite?: boolean
   /** Queries in flight at once (1–64); default 4. */
   concurrency?: number
-  /** `clickhouse` (default) or `corpus`: read candles from the lake's own corpus. */
-  source?: 'clickhouse' | 'corpus'
 }
 
 /** One mismatch between a sealed directory and its manifest. */

@@ -27,7 +27,7 @@ use crate::mint_bucket::bucket_name;
 use crate::part_writer::{PartSettings, PartWriter, WrittenFile};
 use crate::progress::{Phase, Progress, ProgressCallback};
 use crate::publish::{Staging, Target};
-use crate::run_config::{RunSettings, SourceChoice};
+use crate::run_config::RunSettings;
 use crate::window::{compute_window_slice, WindowSlice};
 
 /// What the caller can do to a running export.
@@ -214,11 +214,7 @@ pub async fn export_run_slices(
     let index = AlertIndex::build(alerts, &settings)?;
     let plan = index.plan();
 
-    let SourceChoice::ClickHouse(ch_config) = &settings.source else {
-        return Err(LakeError::invalid_config(
-            "source \"corpus\" is not available in this build yet; use source \"clickhouse\"",
-        ));
-    };
+    let ch_config = &settings.clickhouse;
     let conn = Connection::new(ch_config.clone())?;
     let info = conn.server_info().await?;
     let schema = load_table_schema(&conn).await?;

@@ -36,9 +36,6 @@ fn default_target_total() -> u64 {
 fn default_concurrency() -> u64 {
     4
 }
-fn default_source() -> String {
-    "clickhouse".to_owned()
-}
 
 /// The config as callers send it.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,27 +69,14 @@ pub struct RunSliceConfig {
     /// Strict threshold in total.
     #[serde(default = "default_target_total")]
     pub target_total: u64,
-    /// The candle server (required when `source` is `clickhouse`).
-    #[serde(default)]
-    pub clickhouse: Option<ClickHouseConfig>,
+    /// The candle server.
+    pub clickhouse: ClickHouseConfig,
     /// Replace an existing run with the same id.
     #[serde(default)]
     pub overwrite: bool,
     /// Queries in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: u64,
-    /// `clickhouse` or `corpus` (the lake's own corpus of the same interval and chain).
-    #[serde(default = "default_source")]
-    pub source: String,
-}
-
-/// Where candles come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceChoice {
-    /// A ClickHouse server.
-    ClickHouse(ClickHouseConfig),
-    /// The corpus under `<lake>/corpus`.
-    Corpus,
 }
 
 /// A validated config.
@@ -122,8 +106,8 @@ pub struct RunSettings {
     pub min_required_pre: u32,
     /// Strict threshold in total.
     pub target_total: u32,
-    /// Candle source.
-    pub source: SourceChoice,
+    /// The candle server.
+    pub clickhouse: ClickHouseConfig,
     /// Replace an existing run.
     pub overwrite: bool,
     /// Queries in flight.
@@ -137,8 +121,13 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(
 ) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("field {path}: ")
+        };
         LakeError::invalid_config(format!(
-            "invalid {what} config: field {path}: {}; check the field's name and type",
+            "invalid {what} config: {at}{}; check the field's name and type",
             e.inner()
         ))
     })
@@ -178,19 +167,6 @@ impl RunSliceConfig {
                 "chain is empty: give the chain to filter on, e.g. \"solana\"",
             ));
         }
-        let source = match self.source.as_str() {
-            "clickhouse" => SourceChoice::ClickHouse(self.clickhouse.ok_or_else(|| {
-                LakeError::invalid_config(
-                    "clickhouse is missing: give host, port, database, table and user",
-                )
-            })?),
-            "corpus" => SourceChoice::Corpus,
-            other => {
-                return Err(LakeError::invalid_config(format!(
-                    "invalid source {other:?}: use \"clickhouse\" or \"corpus\""
-                )))
-            }
-        };
         Ok(RunSettings {
             lake_root: PathBuf::from(&self.data_root).join("lake"),
             interval: Interval::parse(&self.interval)?,
@@ -209,7 +185,7 @@ impl RunSliceConfig {
             min_required_pre: in_range("min_required_pre", self.min_required_pre, 1, MAX_THRESHOLD)?
                 as u32,
             target_total: in_range("target_total", self.target_total, 1, MAX_THRESHOLD)? as u32,
-            source,
+            clickhouse: self.clickhouse,
             overwrite: self.overwrite,
             concurrency: in_range("concurrency", self.concurrency, 1, MAX_CONCURRENCY)? as usize,
             run_id: self.run_id,
@@ -278,7 +254,6 @@ mod tests {
             ("target_total", json!(1.5), "target_total"),
             ("concurrency", json!(1000), "concurrency"),
             ("surprise", json!(1), "surprise"),
-            ("source", json!("s3"), "source"),
         ];
         for (field, value, needle) in cases {
             let mut c = base();
@@ -292,13 +267,14 @@ mod tests {
     }
 
     #[test]
-    fn clickhouse_is_required_for_the_clickhouse_source() {
+    fn clickhouse_is_required() {
         let mut c = base();
         c.as_object_mut().unwrap().remove("clickhouse");
-        let err = RunSliceConfig::from_json(c)
-            .unwrap()
-            .validate()
-            .unwrap_err();
-        assert!(err.message().contains("clickhouse is missing"));
+        let err = RunSliceConfig::from_json(c).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidConfig);
+        assert!(
+            err.message().contains("missing field `clickhouse`"),
+            "{err}"
+        );
     }
 }
