@@ -7,7 +7,26 @@ export {
   intervalToSeconds,
   parseWindowSpec,
   probeClickhouse,
+  verifyLakeDir,
 } from '#native';
-export type { ClickhouseConnection, ClickhouseServerInfo, WindowSlice, WindowSpec } from '#native';
+export type {
+  ClickhouseConnection,
+  ClickhouseServerInfo,
+  LakeProgressEvent,
+  LakeVerifyProblem,
+  LakeVerifyReport,
+  WindowSlice,
+  WindowSpec,
+} from '#native';
 export { LAKE_ERROR_CODES, isLakeError, lakeError } from './errors.js';
 export type { LakeError, LakeErrorCode } from './errors.js';
+export {
+  ClickHouseConnectionSchema,
+  LakeExportResultSchema,
+  LakeManifestSchema,
+  LakeRunSliceExportConfigSchema,
+  describeIssues,
+} from './schemas.js';
+export type { LakeExportResult, LakeManifest, LakeRunSliceExportConfig, LakeRunSliceExportConfigInput } from './schemas.js';
+export { LakeExporterService, quietLogger } from './service.js';
+export type { ExportCallOptions, LakeExporterServiceOptions, LakeLogger, LakeNative } from './service.js';

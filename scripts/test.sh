@@ -23,6 +23,9 @@ npx tsc --noEmit
 step "eslint"
 npx eslint .
 
+step "compile TypeScript (dist/, used by the CLI tests)"
+npx tsc -p tsconfig.build.json
+
 step "ClickHouse (throwaway server on loopback)"
 server_env=$(bash scripts/clickhouse-server.sh start)
 eval "$server_env"

@@ -1,0 +1,151 @@
+/** `quantbot lake …`: the command line of the lake exporter. Exit codes: 0 ok, 1 export error, 2 usage error. */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { isLakeError } from '../errors.js';
+import { LakeExporterService } from '../service.js';
+import { connectionFromEnv, connectionFromUrl } from './clickhouse-env.js';
+import { FORMATS, renderSummary, renderVerify, summaryOf, type Format } from './output.js';
+import { progressBar } from './progress-bar.js';
+import { generateRunId } from './run-id.js';
+
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
+      throw new InvalidArgumentError(`${name} must be a whole number greater than 0.`);
+    }
+    return n;
+  };
+}
+
+function formatOption() {
+  return new Option('--format <format>', 'output format').choices(FORMATS).default('table');
+}
+
+interface ExportFlags {
+  runId?: string;
+  interval: string;
+  window: string;
+  alerts: string;
+  dataRoot: string;
+  chain: string;
+  compression: 'zstd' | 'snappy' | 'none';
+  targetFileMb: number;
+  strictCoverage: boolean;
+  minRequiredPre: number;
+  targetTotal: number;
+  format: Format;
+  overwrite: boolean;
+  clickhouseUrl?: string;
+  table: string;
+  concurrency: number;
+}
+
+/** Builds the `quantbot` program; `io` is injectable so tests can run it in-process. */
+export function buildProgram(io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream; env: NodeJS.ProcessEnv }): Command {
+  const service = new LakeExporterService();
+  const program = new Command('quantbot').description('QuantBot tools').exitOverride().showHelpAfterError();
+  program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  const lake = program
+    .command('lake')
+    .description('Parquet Lake v1: export alert windows of OHLCV candles from ClickHouse, and verify sealed runs')
+    .exitOverride();
+  lake.addHelpText(
+    'after',
+    `
+ClickHouse connection (unless --clickhouse-url is given):
+  CLICKHOUSE_HOST (localhost), CLICKHOUSE_PORT (HTTP interface, 8123), CLICKHOUSE_DATABASE (quantbot),
+  CLICKHOUSE_USER (default), CLICKHOUSE_PASSWORD
+
+Output: <data-root>/lake/runs/run_id=<id>/{manifest.json, inputs/alerts.parquet, outputs/coverage.parquet,
+  slices/ohlcv/interval=<i>/window=<w>/mint_bucket=<bb>/part-NNNN.parquet}
+
+Exit codes: 0 success, 1 export or verification failure (code and message on stderr), 2 usage error.`,
+  );
+
+  lake
+    .command('export-run-slices')
+    .description('export the candles around each alert into a sealed run of the lake')
+    .option('--run-id <id>', 'run id (default: lake-export_lake_all_<yyyyMMddHHmmss>_<8 hex>)')
+    .requiredOption('--interval <interval>', 'candle interval: <N>s, <N>m, <N>h, <N>d or seconds, e.g. 1m')
+    .requiredOption('--window <window>', 'window around each alert: pre<N>_post<M>, e.g. pre52_post4948')
+    .requiredOption('--alerts <path>', 'alerts file (.parquet or .csv)')
+    .option('--data-root <dir>', 'directory holding lake/', 'data')
+    .option('--chain <chain>', 'chain to filter on', 'solana')
+    .addOption(new Option('--compression <codec>', 'Parquet compression').choices(['zstd', 'snappy', 'none']).default('zstd'))
+    .option('--target-file-mb <mb>', 'roll part files before they pass this size', positiveInt('--target-file-mb'), 512)
+    .option('--strict-coverage', 'drop alerts below --min-required-pre / --target-total', false)
+    .option('--min-required-pre <n>', 'strict mode: candles needed before the alert', positiveInt('--min-required-pre'), 52)
+    .option('--target-total <n>', 'strict mode: candles needed in total', positiveInt('--target-total'), 5000)
+    .addOption(formatOption())
+    .option('--overwrite', 'replace an existing run with the same id (atomically)', false)
+    .option('--clickhouse-url <url>', 'http://user:password@host:8123/database (overrides CLICKHOUSE_*)')
+    .option('--table <table>', 'candle table', 'ohlcv_candles')
+    .option('--concurrency <n>', 'ClickHouse queries in flight', positiveInt('--concurrency'), 4)
+    .exitOverride()
+    .action(async (flags: ExportFlags) => {
+      let clickhouse = connectionFromEnv(io.env, flags.table);
+      if (flags.clickhouseUrl) clickhouse = connectionFromUrl(flags.clickhouseUrl, clickhouse);
+      const result = await service.exportRunSlices(
+        {
+          data_root: flags.dataRoot,
+          run_id: flags.runId ?? generateRunId(),
+          interval: flags.interval,
+          window: flags.window,
+          alerts_path: flags.alerts,
+          chain: flags.chain,
+          compression: flags.compression,
+          target_file_mb: flags.targetFileMb,
+          strict_coverage: flags.strictCoverage,
+          min_required_pre: flags.minRequiredPre,
+          target_total: flags.targetTotal,
+          clickhouse,
+          overwrite: flags.overwrite,
+          concurrency: flags.concurrency,
+        },
+        { onProgress: progressBar(io.stderr) },
+      );
+      io.stdout.write(renderSummary(summaryOf(result), flags.format));
+    });
+
+  lake
+    .command('verify')
+    .description('recompute the hashes, sizes, row counts and seal of a sealed run; exit 0 only when intact')
+    .argument('<run_dir>', 'a run directory, e.g. data/lake/runs/run_id=<id>')
+    .addOption(formatOption())
+    .exitOverride()
+    .action(async (runDir: string, flags: { format: Format }) => {
+      const report = await service.verifyRun(runDir);
+      io.stdout.write(renderVerify(report, flags.format));
+      if (!report.ok) process.exitCode = EXIT_FAILED;
+    });
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  process.exitCode = EXIT_OK;
+  try {
+    await buildProgram(io).parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? EXIT_OK);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help'
+        ? EXIT_OK
+        : EXIT_USAGE;
+    }
+    if (err instanceof InvalidArgumentError) {
+      io.stderr.write(`error: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (isLakeError(err)) {
+      io.stderr.write(`quantbot lake: ${err.code}: ${err.message}\n`);
+      return EXIT_FAILED;
+    }
+    io.stderr.write(`quantbot lake: INTERNAL: ${err instanceof Error ? err.stack : String(err)}\n`);
+    return EXIT_FAILED;
+  }
+}

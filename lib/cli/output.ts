@@ -1,0 +1,56 @@
+/** Rendering the export summary and verify reports as table, JSON or CSV. */
+import type { LakeVerifyReport } from '#native';
+import type { LakeExportResult } from '../schemas.js';
+
+/** Output formats of the CLI. */
+export const FORMATS = ['table', 'json', 'csv'] as const;
+/** One output format. */
+export type Format = (typeof FORMATS)[number];
+
+/** The original summary: run id, paths, totals and coverage. */
+export function summaryOf(result: LakeExportResult) {
+  return {
+    run_id: result.manifest.run_id,
+    manifest_path: result.manifest_path,
+    coverage_path: result.coverage_path,
+    total_rows: result.total_rows,
+    total_files: result.total_files,
+    total_bytes: result.total_bytes,
+    coverage: result.manifest.coverage,
+  };
+}
+
+type Flat = Array<[string, string | number | boolean]>;
+
+function flatten(summary: ReturnType<typeof summaryOf>): Flat {
+  const { coverage, ...top } = summary;
+  return [...Object.entries(top), ...Object.entries(coverage).map(([k, v]): [string, string | number | boolean] => [`coverage.${k}`, v])];
+}
+
+function csvCell(v: string | number | boolean): string {
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** The summary in the chosen format, ending with a newline. */
+export function renderSummary(summary: ReturnType<typeof summaryOf>, format: Format): string {
+  if (format === 'json') return `${JSON.stringify(summary, null, 2)}\n`;
+  const rows = flatten(summary);
+  if (format === 'csv') return `${rows.map(([k]) => k).join(',')}\n${rows.map(([, v]) => csvCell(v)).join(',')}\n`;
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+}
+
+/** A verify report in the chosen format. */
+export function renderVerify(report: LakeVerifyReport, format: Format): string {
+  if (format === 'json') return `${JSON.stringify(report, null, 2)}\n`;
+  if (format === 'csv') {
+    return ['kind,path,detail', ...report.problems.map((p) => [p.kind, p.path ?? '', p.detail].map(csvCell).join(','))].join('\n') + '\n';
+  }
+  if (report.ok) return `ok: ${report.dir} is intact (${report.files_checked} files checked)\n`;
+  return (
+    `FAILED: ${report.dir} differs from its manifest (${report.problems.length} problems)\n` +
+    report.problems.map((p) => `  ${p.kind.padEnd(16)} ${p.path ?? '-'}  ${p.detail}`).join('\n') +
+    '\n'
+  );
+}

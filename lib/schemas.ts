@@ -1,0 +1,127 @@
+/** Zod schemas of the lake exporter's config and result (SPEC §3, §7): the original field names, types and defaults. */
+import { z } from 'zod';
+
+/** `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`: no run id can escape the runs directory. */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** `<N>s|m|h|d` (case-insensitive) or bare seconds. */
+export const INTERVAL_PATTERN = /^(?:[0-9]+[smhdSMHD]?)$/;
+/** `pre<N>_post<M>`. */
+export const WINDOW_PATTERN = /^pre(\d+)_post(\d+)$/;
+
+const positiveInt = (max: number) => z.number().int().positive().max(max);
+const MAX_WINDOW_CANDLES = 10_000_000;
+
+/** The `clickhouse` block: the HTTP interface of the candle server. */
+export const ClickHouseConnectionSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and underscores, not starting with a digit'),
+  table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and underscores, not starting with a digit'),
+  user: z.string().min(1),
+  password: z.string().default(''),
+  connect_timeout: positiveInt(86_400).default(10),
+  send_receive_timeout: positiveInt(86_400).default(300),
+});
+
+/** The run-slice export config (snake_case on the wire), strict: unknown keys are rejected. */
+export const LakeRunSliceExportConfigSchema = z.strictObject({
+  data_root: z.string().min(1),
+  run_id: z.string().regex(RUN_ID_PATTERN, '1-128 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  interval: z
+    .string()
+    .regex(INTERVAL_PATTERN, 'expected <N>s, <N>m, <N>h, <N>d or bare seconds, e.g. "1m"')
+    .refine((s) => Number.parseInt(s, 10) > 0, 'the interval must be greater than zero'),
+  window: z
+    .string()
+    .regex(WINDOW_PATTERN, 'expected pre<N>_post<M>, e.g. "pre52_post4948"')
+    .refine((s) => {
+      const m = WINDOW_PATTERN.exec(s);
+      return !!m && Number(m[1]) <= MAX_WINDOW_CANDLES && Number(m[2]) <= MAX_WINDOW_CANDLES;
+    }, `pre and post are at most ${MAX_WINDOW_CANDLES} candles each`),
+  alerts_path: z
+    .string()
+    .min(1)
+    .refine((p) => /\.(parquet|csv)$/i.test(p), 'the alerts file must end in .parquet or .csv'),
+  chain: z.string().min(1).default('solana'),
+  compression: z.enum(['zstd', 'snappy', 'none']).default('zstd'),
+  target_file_mb: positiveInt(1 << 20).default(512),
+  strict_coverage: z.boolean().default(false),
+  min_required_pre: positiveInt(100_000_000).default(52),
+  target_total: positiveInt(100_000_000).default(5000),
+  clickhouse: ClickHouseConnectionSchema,
+  overwrite: z.boolean().default(false),
+  concurrency: z.number().int().min(1).max(64).default(4),
+});
+
+/** What callers pass (defaults optional). */
+export type LakeRunSliceExportConfigInput = z.input<typeof LakeRunSliceExportConfigSchema>;
+/** The validated config handed to the addon. */
+export type LakeRunSliceExportConfig = z.output<typeof LakeRunSliceExportConfigSchema>;
+
+const FileEntrySchema = z.object({ path: z.string(), rows: z.number(), bytes: z.number(), sha256: z.string().length(64) });
+
+/** The sealed manifest (SPEC §7): the original structure, extended with chain, files, stats and seal. */
+export const LakeManifestSchema = z.object({
+  lake_version: z.literal('v1'),
+  run_id: z.string(),
+  created_at: z.string(),
+  exporter: z.object({ name: z.string(), version: z.string() }),
+  inputs: z.object({
+    alerts: z.object({ path: z.string(), sha256: z.string(), rows: z.number() }),
+    source_snapshot: z.object({
+      clickhouse: z.object({ cluster: z.string(), database: z.string(), table: z.string(), as_of: z.string() }),
+    }),
+  }),
+  slice_spec: z.object({
+    dataset: z.literal('ohlcv'),
+    interval: z.string(),
+    window: z.string(),
+    anchor_rule: z.string(),
+    chain: z.string(),
+  }),
+  outputs: z.record(z.string(), z.object({ mint_buckets: z.array(z.string()), files: z.number(), rows: z.number() })),
+  coverage: z.object({
+    min_required_pre: z.number(),
+    target_total: z.number(),
+    kept_events: z.number(),
+    dropped_events: z.number(),
+    strict: z.boolean(),
+  }),
+  files: z.array(FileEntrySchema),
+  stats: z.object({ rows_fetched: z.number(), duplicates_dropped: z.number() }),
+  seal: z.object({ algorithm: z.literal('sha256'), value: z.string().length(64) }),
+});
+
+/** A manifest. */
+export type LakeManifest = z.output<typeof LakeManifestSchema>;
+
+/** The export result: the original fields plus fetch counters and duration. */
+export const LakeExportResultSchema = z.object({
+  manifest: LakeManifestSchema,
+  manifest_path: z.string(),
+  coverage_path: z.string(),
+  total_rows: z.number().int().nonnegative(),
+  total_files: z.number().int().nonnegative(),
+  total_bytes: z.number().int().nonnegative(),
+  run_dir: z.string(),
+  rows_fetched: z.number().int().nonnegative(),
+  duplicates_dropped: z.number().int().nonnegative(),
+  alerts: z.number().int().nonnegative(),
+  kept_events: z.number().int().nonnegative(),
+  dropped_events: z.number().int().nonnegative(),
+  duration_ms: z.number().nonnegative(),
+});
+
+/** A validated export result. */
+export type LakeExportResult = z.output<typeof LakeExportResultSchema>;
+
+/** Turns Zod issues into one readable line per problem, naming each field (and each unknown key). */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const at = issue.path.length ? issue.path.join('.') : 'config';
+      if (issue.code === 'unrecognized_keys') return `${at}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `${at}: ${issue.message}`;
+    })
+    .join('; ');
+}
