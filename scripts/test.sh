@@ -40,4 +40,11 @@ npx vitest run --reporter=default --reporter=json --outputFile.json=.test-output
 vitest_status=$?
 set -e
 node scripts/vitest-summary.mjs .test-output/vitest.json
-exit "$vitest_status"
+[ "$vitest_status" = 0 ] || exit "$vitest_status"
+
+step "demo (npm run demo: its own server, the CLI end to end, verify)"
+DEMO_DIR="$PWD/.test-output/demo" bash scripts/demo.sh
+
+step "summary"
+echo "cargo tests, clippy, fmt, tsc, eslint and the demo passed"
+node scripts/vitest-summary.mjs .test-output/vitest.json
