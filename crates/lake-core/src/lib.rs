@@ -4,9 +4,11 @@
 //! on napi's tokio runtime and maps [`LakeError`] codes to `err.code`.
 
 pub mod alerts;
+pub mod bucket_range;
 pub mod cancel;
 pub mod candles;
 pub mod clickhouse_source;
+pub mod corpus_config;
 pub mod coverage;
 pub mod error;
 pub mod export_run;

@@ -210,14 +210,21 @@ impl Connection {
         )
     }
 
-    /// Runs a small query and returns its TabSeparated text, failing on any server exception.
-    pub async fn query_text(&self, query: ::clickhouse::query::Query) -> Result<String> {
+    /// Streams a query's answer in `format`, handing each piece to `sink`; the first piece may take
+    /// `connect_timeout`, each later one `send_receive_timeout`.
+    pub async fn stream(
+        &self,
+        query: ::clickhouse::query::Query,
+        format: &str,
+        cancel: &crate::cancel::CancelFlag,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
         let mut cursor = query
-            .fetch_bytes("TabSeparated")
+            .fetch_bytes(format)
             .map_err(|e| self.map_client_error(&e))?;
-        let mut out = Vec::new();
         let mut first = true;
         loop {
+            cancel.check()?;
             let limit = if first {
                 self.connect_timeout()
             } else {
@@ -237,10 +244,45 @@ impl Connection {
                 })?;
             first = false;
             match next.map_err(|e| self.map_client_error(&e))? {
-                Some(chunk) => out.extend_from_slice(&chunk),
-                None => break,
+                Some(chunk) => sink(&chunk)?,
+                None => return Ok(()),
             }
         }
+    }
+
+    /// A whole (small) answer in `format`.
+    pub async fn fetch_all_bytes(
+        &self,
+        query: ::clickhouse::query::Query,
+        format: &str,
+    ) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.stream(query, format, &crate::cancel::CancelFlag::new(), |chunk| {
+            out.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// The error for a RowBinary answer that carried an exception or was not what was asked for.
+    pub fn decode_error(&self, err: super::row_binary::DecodeError) -> LakeError {
+        match err {
+            super::row_binary::DecodeError::Exception(text) => self.exception(text.trim_start_matches(['\r', '\n'])),
+            super::row_binary::DecodeError::Garbled(what) => LakeError::new(
+                ErrorCode::ClickhouseQuery,
+                format!(
+                    "ClickHouse at {} sent an answer that is not what was asked for: {what}; nothing was written. \
+                     Check the server log, then retry",
+                    self.endpoint
+                ),
+            ),
+        }
+    }
+
+    /// Runs a small query and returns its TabSeparated text, failing on any server exception.
+    pub async fn query_text(&self, query: ::clickhouse::query::Query) -> Result<String> {
+        let out = self.fetch_all_bytes(query, "TabSeparated").await?;
         let text = String::from_utf8_lossy(&out).into_owned();
         // 18.16 appends an exception raised mid-result to a 200 answer as plain text.
         if let Some(pos) = text.find("Code: ") {

@@ -2,12 +2,12 @@
 
 use crate::cancel::CancelFlag;
 use crate::candles::MintCandles;
-use crate::error::{ErrorCode, LakeError, Result};
+use crate::error::Result;
 use crate::fetch_plan::BucketRequest;
 
 use super::candle_query::{candle_query, query_chunks};
 use super::connection::Connection;
-use super::row_binary::{CandleDecoder, DecodeError};
+use super::row_binary::CandleDecoder;
 use super::table_schema::TableSchema;
 
 /// The candles of one bucket.
@@ -51,55 +51,17 @@ impl CandleSource {
                 self.interval_s,
                 chunk,
             );
-            let mut cursor = query
-                .fetch_bytes("RowBinary")
-                .map_err(|e| self.conn.map_client_error(&e))?;
             let mut decoder = CandleDecoder::new(chunk);
-            let mut first = true;
-            loop {
-                cancel.check()?;
-                let limit = if first {
-                    self.conn.connect_timeout()
-                } else {
-                    self.conn.receive_timeout()
-                };
-                let next = tokio::time::timeout(limit, cursor.next())
-                    .await
-                    .map_err(|_| {
-                        self.conn.timeout_error(
-                            if first {
-                                "the first request"
-                            } else {
-                                "while streaming"
-                            },
-                            limit,
-                        )
-                    })?;
-                first = false;
-                match next.map_err(|e| self.conn.map_client_error(&e))? {
-                    Some(bytes) => decoder.feed(&bytes).map_err(|e| self.decode_error(e))?,
-                    None => break,
-                }
-            }
-            let decoded = decoder.finish().map_err(|e| self.decode_error(e))?;
+            self.conn
+                .stream(query, "RowBinary", cancel, |bytes| {
+                    decoder.feed(bytes).map_err(|e| self.conn.decode_error(e))
+                })
+                .await?;
+            let decoded = decoder.finish().map_err(|e| self.conn.decode_error(e))?;
             out.rows_fetched += decoded.rows_fetched;
             out.duplicates_dropped += decoded.duplicates_dropped;
             out.mints.extend(decoded.mints);
         }
         Ok(out)
-    }
-
-    fn decode_error(&self, err: DecodeError) -> LakeError {
-        match err {
-            DecodeError::Exception(text) => self.conn.exception(text.trim_start_matches(['\r', '\n'])),
-            DecodeError::Garbled(what) => LakeError::new(
-                ErrorCode::ClickhouseQuery,
-                format!(
-                    "ClickHouse at {} sent an answer that is not the candles asked for: {what}; nothing was written. \
-                     Check the server log, then retry",
-                    self.conn.endpoint()
-                ),
-            ),
-        }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod candle_query;
 pub mod connection;
+pub mod day_mints;
 pub mod fetch;
 pub mod row_binary;
 pub mod server_error;

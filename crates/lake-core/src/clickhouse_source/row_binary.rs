@@ -197,6 +197,49 @@ impl<'a> CandleDecoder<'a> {
     }
 }
 
+/// Decodes a whole answer of `(marker, String)` rows; a missing marker at a row start is an appended exception.
+pub fn decode_marked_strings(body: &[u8]) -> Result<Vec<String>, DecodeError> {
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p < body.len() {
+        if body[p] != ROW_MARKER {
+            return Err(DecodeError::Exception(
+                String::from_utf8_lossy(&body[p..]).into_owned(),
+            ));
+        }
+        p += 1;
+        let (mut len, mut shift) = (0u64, 0);
+        loop {
+            let &b = body.get(p).ok_or_else(|| {
+                DecodeError::Garbled("the answer ended inside a string length".into())
+            })?;
+            p += 1;
+            len |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err(DecodeError::Garbled(
+                    "a string length is not valid LEB128".into(),
+                ));
+            }
+        }
+        if len > MAX_MINT_BYTES || p + len as usize > body.len() {
+            return Err(DecodeError::Garbled(
+                "the answer ended inside a string".into(),
+            ));
+        }
+        let end = p + len as usize;
+        out.push(
+            String::from_utf8(body[p..end].to_vec())
+                .map_err(|_| DecodeError::Garbled("a mint is not UTF-8".into()))?,
+        );
+        p = end;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +325,20 @@ mod tests {
             matches!(d.feed(&row("a", 2_000, 1.0)), Err(DecodeError::Garbled(_))),
             "outside the range"
         );
+    }
+
+    #[test]
+    fn marked_strings() {
+        let mut body = vec![ROW_MARKER, 1, b'a', ROW_MARKER, 2, b'b', b'c'];
+        assert_eq!(decode_marked_strings(&body).unwrap(), vec!["a", "bc"]);
+        body.extend_from_slice(b"Code: 1, e.displayText() = DB::Exception: boom");
+        assert!(
+            matches!(decode_marked_strings(&body), Err(DecodeError::Exception(t)) if t.starts_with("Code: 1"))
+        );
+        assert!(matches!(
+            decode_marked_strings(&[ROW_MARKER, 5, b'a']),
+            Err(DecodeError::Garbled(_))
+        ));
     }
 
     #[test]
