@@ -49,6 +49,12 @@ export declare function computeWindowSlice(alertTsMs: number, intervalSeconds: n
 export declare function errorCodes(): Array<string>
 
 /**
+ * Exports the corpus of an interval for each UTC day in `[date_from, date_to)`: a re-run skips sealed days that
+ * verify and redoes those that do not; a failure on one day keeps the days before it. Rejects with a coded error.
+ */
+export declare function exportCorpus(config: LakeCorpusExportConfig, options?: { onProgress?: (event: LakeProgressEvent) => void; signal?: AbortSignal }): Promise<LakeCorpusExportResult>
+
+/**
  * Exports run slices (SPEC §1–§8): fetches each alert's window of candles, writes the bucketed slices,
  * coverage and a sealed manifest, and publishes the run atomically. Rejects with a coded error
  * (`INVALID_CONFIG`, `INVALID_ALERTS`, `CLICKHOUSE_*`, `IO`, `RUN_EXISTS`, `RUN_LOCKED`, `CANCELLED`, `INTERNAL`).
@@ -60,6 +66,66 @@ export declare function floorToInterval(tsMs: number, intervalSeconds: number): 
 
 /** Seconds in an interval spec: `<N>s|m|h|d` (case-insensitive) or bare seconds. Throws `INVALID_CONFIG` otherwise. */
 export declare function intervalToSeconds(spec: string): number
+
+/** One day of a corpus export. */
+export interface LakeCorpusDay {
+  /** `YYYY-MM-DD`. */
+  date: string
+  /** `exported`, `skipped` (sealed, intact, same selection) or `redone`. */
+  status: string
+  /** The day directory. */
+  dir: string
+  /** Rows written now. */
+  rows: number
+  /** Files written now. */
+  files: number
+  /** Bytes written now. */
+  bytes: number
+  /** True once the day has its `manifest.json` (a shard may wait for the others). */
+  sealed: boolean
+}
+
+/** The corpus export config (snake_case on the wire). */
+export interface LakeCorpusExportConfig {
+  /** The lake lives in `<data_root>/lake`. */
+  data_root: string
+  /** Candle interval spec, e.g. `1m`. */
+  interval: string
+  /** First UTC day, `YYYY-MM-DD`. */
+  date_from: string
+  /** Day after the last one, `YYYY-MM-DD` (exclusive). */
+  date_to: string
+  /** ClickHouse `chain` filter; default `solana`. */
+  chain?: string
+  /** `zstd` (default), `snappy` or `none`. */
+  compression?: 'zstd' | 'snappy' | 'none'
+  /** Part files roll before passing this many MiB; default 512. */
+  target_file_mb?: number
+  /** Only these mints; default all. */
+  mint_filter?: Array<string>
+  /** Only these buckets, e.g. `00-3f`: one machine's shard of a multi-machine export; default all. */
+  buckets?: string
+  /** Re-export days that are already sealed and intact; default false. */
+  overwrite?: boolean
+  /** Queries in flight (1–64); default 4. */
+  concurrency?: number
+  /** The candle server. */
+  clickhouse: ClickhouseConnection
+}
+
+/** What a corpus export reports. */
+export interface LakeCorpusExportResult {
+  /** `<lake>/corpus/ohlcv/interval=<i>`. */
+  corpus_dir: string
+  /** Every day, in order. */
+  days: Array<LakeCorpusDay>
+  /** Rows read from ClickHouse. */
+  rows_fetched: number
+  /** Duplicate (mint, ts) rows dropped. */
+  duplicates_dropped: number
+  /** Wall time in milliseconds. */
+  duration_ms: number
+}
 
 /** What a finished export reports: the original fields plus fetch counters and duration. */
 export interface LakeExportResult {

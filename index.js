@@ -773,10 +773,11 @@ if (
   }
 }
 
-const { computeMintBucket, computeWindowSlice, errorCodes, exportRunSlices, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse, verifyLakeDir } = nativeBinding
+const { computeMintBucket, computeWindowSlice, errorCodes, exportCorpus, exportRunSlices, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse, verifyLakeDir } = nativeBinding
 export { computeMintBucket }
 export { computeWindowSlice }
 export { errorCodes }
+export { exportCorpus }
 export { exportRunSlices }
 export { floorToInterval }
 export { intervalToSeconds }

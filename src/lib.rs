@@ -3,6 +3,7 @@
 
 #![deny(clippy::all)]
 
+pub mod corpus_export;
 pub mod helpers;
 pub mod js_error;
 pub mod run_export;

@@ -14,13 +14,13 @@ use serde_json::Value;
 use crate::alerts::{alerts_to_parquet, load_alerts, Alert, AlertsFormat};
 use crate::cancel::CancelFlag;
 use crate::candles::MintCandles;
-use crate::clickhouse_source::{load_table_schema, CandleSource, Connection, FetchedBucket};
+use crate::clickhouse_source::{CandleSource, FetchedBucket};
 use crate::coverage::{coverage_to_parquet, CoveragePolicy, CoverageRow, WindowCoverage};
 use crate::error::{LakeError, Result};
 use crate::fetch_plan::{plan_buckets, BucketRequest, TimeRange};
 use crate::hashing_writer::{write_file, HashingWriter};
 use crate::manifest::{
-    manifest_bytes, CoverageSummary, FetchStats, RunManifest, SourceSnapshot, ALERTS_PATH,
+    manifest_bytes, now_iso, CoverageSummary, FetchStats, RunManifest, SourceSnapshot, ALERTS_PATH,
     COVERAGE_PATH, MANIFEST_FILE,
 };
 use crate::mint_bucket::bucket_name;
@@ -29,6 +29,7 @@ use crate::progress::{Phase, Progress, ProgressCallback};
 use crate::publish::{Staging, Target};
 use crate::run_config::RunSettings;
 use crate::window::{compute_window_slice, WindowSlice};
+use crate::worker::blocking;
 
 /// What the caller can do to a running export.
 #[derive(Clone, Default)]
@@ -180,19 +181,6 @@ fn merge_index_ranges(mut ranges: Vec<std::ops::Range<usize>>) -> Vec<std::ops::
     merged
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| LakeError::internal(format!("a worker thread failed: {e}")))?
-}
-
-/// Epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn iso_seconds(epoch_s: i64) -> String {
-    chrono::DateTime::from_timestamp(epoch_s, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
 /// Runs a whole run-slice export and publishes the sealed run.
 pub async fn export_run_slices(
     settings: RunSettings,
@@ -214,22 +202,13 @@ pub async fn export_run_slices(
     let index = AlertIndex::build(alerts, &settings)?;
     let plan = index.plan();
 
-    let ch_config = &settings.clickhouse;
-    let conn = Connection::new(ch_config.clone())?;
-    let info = conn.server_info().await?;
-    let schema = load_table_schema(&conn).await?;
-    let snapshot = SourceSnapshot::ClickHouse {
-        cluster: conn.endpoint().trim_start_matches("http://").to_owned(),
-        database: ch_config.database.clone(),
-        table: ch_config.table.clone(),
-        as_of: iso_seconds(info.now_epoch_s),
-    };
-    let source = Arc::new(CandleSource {
-        conn,
-        schema,
-        chain: settings.chain.clone(),
-        interval_s: settings.interval.seconds(),
-    });
+    let (source, snapshot) = CandleSource::connect(
+        &settings.clickhouse,
+        &settings.chain,
+        settings.interval.seconds(),
+    )
+    .await?;
+    let source = Arc::new(source);
 
     let slice_root = staging.dir().join(settings.slice_dir());
     std::fs::create_dir_all(&slice_root)
@@ -346,7 +325,7 @@ fn seal_run(
     let total_files = slice_files.len() as u64;
     let manifest = RunManifest {
         run_id,
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        created_at: now_iso(),
         alerts_file,
         source,
         interval: settings.interval.spec().to_owned(),

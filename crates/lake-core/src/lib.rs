@@ -9,6 +9,8 @@ pub mod cancel;
 pub mod candles;
 pub mod clickhouse_source;
 pub mod corpus_config;
+pub mod corpus_export;
+pub mod corpus_manifest;
 pub mod coverage;
 pub mod error;
 pub mod export_run;
@@ -26,5 +28,6 @@ pub mod run_config;
 pub mod seal;
 pub mod verify;
 pub mod window;
+pub mod worker;
 
 pub use error::{ErrorCode, LakeError, Result};

@@ -200,6 +200,18 @@ impl RunManifest {
     }
 }
 
+/// Epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn iso_seconds(epoch_s: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch_s, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// The wall clock for `created_at`, ISO-8601 UTC with milliseconds.
+pub fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Pretty JSON with a trailing newline: what `manifest.json` holds.
 pub fn manifest_bytes(manifest: &Value) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(manifest).expect("JSON values always serialise");

@@ -230,8 +230,12 @@ impl PartWriter {
         if self.files.is_empty() {
             // Not create_dir_all: if the export was abandoned and its staging removed, this fails instead of
             // growing a stray directory tree.
-            std::fs::create_dir(&self.dir)
-                .map_err(|e| LakeError::io("cannot create directory", &self.dir, &e))?;
+            match std::fs::create_dir(&self.dir) {
+                Ok(()) => {}
+                // A staging directory made for exactly this bucket.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(LakeError::io("cannot create directory", &self.dir, &e)),
+            }
         }
         let name = format!("part-{:04}.parquet", self.files.len());
         let path = self.dir.join(&name);

@@ -51,6 +51,16 @@ fn problem(kind: &'static str, path: Option<&str>, detail: impl Into<String>) ->
 
 /// Checks a sealed directory (a run or a corpus day) against its `manifest.json`.
 pub fn verify(dir: &Path) -> Result<VerifyReport> {
+    verify_manifest(dir, MANIFEST_FILE, &|_| true)
+}
+
+/// Checks a directory against the manifest `manifest_name` in it; files outside `in_scope` (paths relative to
+/// the directory) are not this manifest's business. Other manifests beside it are never extra files.
+pub fn verify_manifest(
+    dir: &Path,
+    manifest_name: &str,
+    in_scope: &dyn Fn(&str) -> bool,
+) -> Result<VerifyReport> {
     let mut report = VerifyReport {
         dir: dir.to_owned(),
         files_checked: 0,
@@ -62,7 +72,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
             dir.display()
         )));
     }
-    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest_path = dir.join(manifest_name);
     let text = match std::fs::read_to_string(&manifest_path) {
         Ok(t) => t,
         Err(e) => {
@@ -112,7 +122,9 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
     let mut on_disk = Vec::new();
     list_files(dir, dir, &mut on_disk).map_err(|e| LakeError::io("cannot list", dir, &e))?;
     for rel in on_disk {
-        if rel != MANIFEST_FILE && !listed.contains(&rel) {
+        let is_manifest =
+            !rel.contains('/') && rel.starts_with("manifest") && rel.ends_with(".json");
+        if !is_manifest && in_scope(&rel) && !listed.contains(&rel) {
             report.problems.push(problem(
                 "extra_file",
                 Some(&rel),
@@ -189,13 +201,22 @@ fn check_outputs(manifest: &Value, files: &[Value], report: &mut VerifyReport) {
     let Some(outputs) = manifest.get("outputs").and_then(Value::as_object) else {
         return;
     };
-    for (prefix, stated) in outputs {
+    // A corpus day states its totals directly; a run states them per output directory.
+    let per_prefix: Vec<(String, &Value)> = if outputs.get("rows").is_some_and(Value::is_u64) {
+        vec![(
+            String::new(),
+            manifest.get("outputs").expect("checked above"),
+        )]
+    } else {
+        outputs.iter().map(|(k, v)| (k.clone(), v)).collect()
+    };
+    for (prefix, stated) in per_prefix {
         let under: Vec<&Value> = files
             .iter()
             .filter(|f| {
                 f.get("path")
                     .and_then(Value::as_str)
-                    .is_some_and(|p| p.starts_with(&format!("{prefix}/")))
+                    .is_some_and(|p| prefix.is_empty() || p.starts_with(&format!("{prefix}/")))
             })
             .collect();
         let rows: u64 = under
@@ -207,7 +228,7 @@ fn check_outputs(manifest: &Value, files: &[Value], report: &mut VerifyReport) {
         {
             report.problems.push(problem(
                 "outputs",
-                Some(prefix),
+                Some(&prefix),
                 format!(
                     "totals differ from the listed files ({} files, {rows} rows)",
                     under.len()
@@ -226,6 +247,10 @@ fn parquet_rows(path: &Path) -> std::result::Result<u64, String> {
 fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
+        // Hidden entries (locks, staging, temp files) are the exporter's internals; Parquet readers skip them too.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let path = entry.path();
         if entry.file_type()?.is_dir() {
             list_files(root, &path, out)?;

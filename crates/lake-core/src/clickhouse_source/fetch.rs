@@ -35,6 +35,32 @@ pub struct CandleSource {
 }
 
 impl CandleSource {
+    /// Connects, reads the server's clock (the snapshot's `as_of`) and checks the table.
+    pub async fn connect(
+        config: &super::ClickHouseConfig,
+        chain: &str,
+        interval_s: u32,
+    ) -> Result<(Self, crate::manifest::SourceSnapshot)> {
+        let conn = Connection::new(config.clone())?;
+        let info = conn.server_info().await?;
+        let schema = super::load_table_schema(&conn).await?;
+        let snapshot = crate::manifest::SourceSnapshot::ClickHouse {
+            cluster: conn.endpoint().trim_start_matches("http://").to_owned(),
+            database: config.database.clone(),
+            table: config.table.clone(),
+            as_of: crate::manifest::iso_seconds(info.now_epoch_s),
+        };
+        Ok((
+            Self {
+                conn,
+                schema,
+                chain: chain.to_owned(),
+                interval_s,
+            },
+            snapshot,
+        ))
+    }
+
     /// Fetches every requested range of one bucket. Cancellation is checked between pieces of the answer.
     pub async fn fetch_bucket(
         &self,
