@@ -198,8 +198,10 @@ export interface LakeRunSliceExportConfig {
   min_required_pre?: number
   /** Strict threshold in total; default 5000. */
   target_total?: number
-  /** The candle server. */
-  clickhouse: ClickhouseConnection
+  /** The candle server; required unless `source` is `corpus`. */
+  clickhouse?: ClickhouseConnection
+  /** `clickhouse` (default) or `corpus`: read candles from the lake's own sealed corpus of this interval. */
+  source?: 'clickhouse' | 'corpus'
   /** Replace an existing run with the same id (atomically); default false. */
   overwrite?: boolean
   /** Queries in flight at once (1–64); default 4. */

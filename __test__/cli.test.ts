@@ -98,6 +98,22 @@ describe('quantbot lake CLI', () => {
     expect(unreachable.stderr).toContain('CLICKHOUSE_UNREACHABLE');
   });
 
+  it('exports a corpus and skips its sealed days on a re-run', () => {
+    const root = join(work, 'corpus');
+    const args = ['lake', 'export-corpus', '--interval', '1m', '--date-from', '2021-01-01', '--date-to', '2021-01-03', '--data-root', root, '--format', 'csv'];
+    const first = quantbot(args, env);
+    expect(first.code, first.stderr).toBe(0);
+    const [header, ...rows] = first.stdout.trim().split('\n');
+    expect(header).toBe('date,status,sealed,files,rows,bytes,dir');
+    expect(rows.map((r) => r.split(',').slice(0, 3).join(','))).toEqual(['2021-01-01,exported,true', '2021-01-02,exported,true']);
+    const again = quantbot(args.slice(0, -2), env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^2021-01-01\s+skipped\s+true/m);
+    const bad = quantbot(['lake', 'export-corpus', '--interval', '1m', '--date-from', '2021-01-03', '--date-to', '2021-01-01', '--data-root', root], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('INVALID_CONFIG');
+  });
+
   it('exits 2 on usage errors', () => {
     expect(quantbot(['lake', 'export-run-slices', '--window', 'pre1_post1', '--alerts', alerts]).code).toBe(2);
     const badNumber = quantbot(['lake', 'export-run-slices', '--interval', '1m', '--window', 'pre1_post1', '--alerts', alerts, '--target-file-mb', '-3']);

@@ -1,12 +1,12 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportCorpus, verifyLakeDir, type LakeCorpusExportConfig } from '#native';
+import { exportCorpus, exportRunSlices, verifyLakeDir, type LakeCorpusExportConfig } from '#native';
 import { chQuery, connection } from './support/clickhouse.js';
 import { duck, dlit } from './support/duckdb.js';
 import { rejection } from './support/errors.js';
-import { MINTS, candleFixture, expectedCandles, bucketOf, type Candle } from './support/fixture.js';
-import { filesUnder, tempDir } from './support/lake.js';
+import { MINTS, T0, candleFixture, expectedCandles, bucketOf, type Candle } from './support/fixture.js';
+import { filesUnder, runConfig, tempDir } from './support/lake.js';
 
 const DAY_MS = 86_400_000;
 const FROM = Date.UTC(2021, 0, 1);
@@ -128,6 +128,33 @@ describe('exportCorpus', () => {
     const dir = join(root, 'lake/corpus/ohlcv/interval=1m');
     expect(readdirSync(dir).filter((n) => n.startsWith('date=')).sort()).toEqual(['date=2106-02-05', 'date=2106-02-06']);
     expect(existsSync(join(dir, 'date=2106-02-06/manifest.json'))).toBe(true);
+  });
+
+  it('run slices read from the corpus are byte-identical to those read from ClickHouse', async () => {
+    const alerts = join(work, 'alerts.csv');
+    const lines = MINTS.map((m, i) => `a${i},${m},${T0 + 4000 + i * 7919}`);
+    lines.push(`late,${MINTS[3]},${T0 + 2 * 86_400 + 3 * 3600}`, `none,NoSuchMint1111111111111111111111111111111,${T0 + 4000}`);
+    writeFileSync(alerts, ['alert_id,mint,ts', ...lines].join('\n') + '\n');
+    const fromCh = await exportRunSlices(runConfig(db, join(work, 'ch-run'), alerts, { window: 'pre60_post120' }));
+    const { clickhouse: _unused, ...noServer } = runConfig(db, join(work, 'full'), alerts, { window: 'pre60_post120' });
+    const fromCorpus = await exportRunSlices({ ...noServer, source: 'corpus' });
+    const a = filesUnder(fromCh.run_dir);
+    const b = filesUnder(fromCorpus.run_dir);
+    const data = [...a.keys()].filter((p) => p.startsWith('slices/') || p === 'outputs/coverage.parquet');
+    expect(data.length).toBeGreaterThan(5);
+    expect([...b.keys()].filter((p) => p.startsWith('slices/') || p === 'outputs/coverage.parquet')).toEqual(data);
+    for (const p of data) expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
+    const snapshot = (fromCorpus.manifest as { inputs: { source_snapshot: { corpus: { path: string; days: Array<{ date: string }> } } } })
+      .inputs.source_snapshot.corpus;
+    expect(snapshot.path).toBe('corpus/ohlcv/interval=1m');
+    expect(snapshot.days.map((d) => d.date)).toEqual(['2021-01-01', '2021-01-02', '2021-01-03']);
+    expect((await verifyLakeDir(fromCorpus.run_dir)).ok).toBe(true);
+
+    // A window reaching a day the corpus does not have is refused, not silently empty.
+    writeFileSync(alerts, `alert_id,mint,ts\nfar,${MINTS[0]},${T0 + 30 * 86_400 + 7200}\n`);
+    const err = await rejection(exportRunSlices({ ...noServer, run_id: 'far', source: 'corpus' }));
+    expect(err.code).toBe('INVALID_CONFIG');
+    expect(err.message).toContain('2021-01-31');
   });
 
   it('validates dates and bucket ranges', async () => {

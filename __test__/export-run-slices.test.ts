@@ -257,7 +257,7 @@ describe('exportRunSlices end to end', () => {
     writeFileSync(alerts, csvOf([{ id: 'r', mint, ts: String(T0 + 15000 * 60) }]));
     for (const compression of ['zstd', 'snappy', 'none'] as const) {
       const cfg = runConfig(db, join(work, `codec-${compression}`), alerts, { compression, window: 'pre15000_post15000', target_file_mb: 1 });
-      const r = await exportRunSlices({ ...cfg, clickhouse: { ...cfg.clickhouse, table: 'big' } });
+      const r = await exportRunSlices({ ...cfg, clickhouse: { ...cfg.clickhouse!, table: 'big' } });
       const manifest = r.manifest as { files: Array<{ path: string; bytes: number; rows: number }> };
       const meta = await duck(`SELECT DISTINCT compression FROM parquet_metadata(${dlit(`${r.run_dir}/slices/**/*.parquet`)})`);
       expect(meta.map((m) => String(m.compression)), compression).toEqual([compression === 'none' ? 'UNCOMPRESSED' : compression.toUpperCase()]);

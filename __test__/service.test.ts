@@ -27,6 +27,10 @@ function recordingNative(): LakeNative & { seen: unknown[] } {
       seen.push(config);
       throw Object.assign(new Error('stop here'), { code: 'CANCELLED' });
     }) as LakeNative['exportRunSlices'],
+    exportCorpus: (async (config: unknown) => {
+      seen.push(config);
+      throw Object.assign(new Error('stop here'), { code: 'CANCELLED' });
+    }) as LakeNative['exportCorpus'],
     verifyLakeDir: (async () => ({ dir: '', ok: true, files_checked: 0, problems: [] })) as LakeNative['verifyLakeDir'],
   };
 }
@@ -49,6 +53,7 @@ describe('LakeExporterService validation', () => {
       target_total: 5000,
       overwrite: false,
       concurrency: 4,
+      source: 'clickhouse',
       clickhouse: { ...minimal().clickhouse, password: '', connect_timeout: 10, send_receive_timeout: 300 },
     });
   });
@@ -73,6 +78,8 @@ describe('LakeExporterService validation', () => {
     ['clickhouse.port', { clickhouse: { ...minimal().clickhouse, port: 70000 } }],
     ['clickhouse.table', { clickhouse: { ...minimal().clickhouse, table: 'x; DROP TABLE y' } }],
     ['clickhouse.user', { clickhouse: { ...minimal().clickhouse, user: undefined } }],
+    ['clickhouse', { clickhouse: undefined }],
+    ['source', { source: 's3' }],
   ];
   it.each(bad)('rejects a bad %s with INVALID_CONFIG naming it, before anything native runs', async (field, patch) => {
     const native = recordingNative();
@@ -125,7 +132,7 @@ describe('LakeExporterService against the real addon and server', () => {
     expect(result.alerts).toBe(2);
     expect(result.total_rows).toBeGreaterThan(50);
     expect((await service.verifyRun(result.run_dir)).ok).toBe(true);
-    expect(lines.map((l) => l.split(' {')[0])).toEqual(['info lake export started', 'info lake export finished']);
+    expect(lines.map((l) => l.split(' {')[0])).toEqual(['info lake run-slice export started', 'info lake run-slice export finished']);
     expect(lines.join('\n')).not.toContain('s3cret-pa55');
     expect(JSON.stringify(result)).not.toContain('s3cret-pa55');
 
@@ -140,7 +147,7 @@ describe('LakeExporterService against the real addon and server', () => {
       }),
     );
     expect(err.code).toBe('RUN_EXISTS');
-    expect(lines.at(-1)).toContain('lake export failed');
+    expect(lines.at(-1)).toContain('lake run-slice export failed');
     expect(lines.at(-1)).toContain('RUN_EXISTS');
   });
 });

@@ -2,6 +2,8 @@
 export {
   computeMintBucket,
   computeWindowSlice,
+  exportCorpus,
+  exportRunSlices,
   errorCodes,
   floorToInterval,
   intervalToSeconds,
@@ -11,6 +13,7 @@ export {
 } from '#native';
 export type {
   ClickhouseConnection,
+  LakeCorpusDay,
   ClickhouseServerInfo,
   LakeProgressEvent,
   LakeVerifyProblem,
@@ -22,11 +25,21 @@ export { LAKE_ERROR_CODES, isLakeError, lakeError } from './errors.js';
 export type { LakeError, LakeErrorCode } from './errors.js';
 export {
   ClickHouseConnectionSchema,
+  LakeCorpusExportConfigSchema,
+  LakeCorpusExportResultSchema,
   LakeExportResultSchema,
   LakeManifestSchema,
   LakeRunSliceExportConfigSchema,
   describeIssues,
 } from './schemas.js';
-export type { LakeExportResult, LakeManifest, LakeRunSliceExportConfig, LakeRunSliceExportConfigInput } from './schemas.js';
+export type {
+  LakeCorpusExportConfig,
+  LakeCorpusExportConfigInput,
+  LakeCorpusExportResult,
+  LakeExportResult,
+  LakeManifest,
+  LakeRunSliceExportConfig,
+  LakeRunSliceExportConfigInput,
+} from './schemas.js';
 export { LakeExporterService, quietLogger } from './service.js';
 export type { ExportCallOptions, LakeExporterServiceOptions, LakeLogger, LakeNative } from './service.js';

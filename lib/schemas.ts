@@ -24,7 +24,8 @@ export const ClickHouseConnectionSchema = z.strictObject({
 });
 
 /** The run-slice export config (snake_case on the wire), strict: unknown keys are rejected. */
-export const LakeRunSliceExportConfigSchema = z.strictObject({
+export const LakeRunSliceExportConfigSchema = z
+  .strictObject({
   data_root: z.string().min(1),
   run_id: z.string().regex(RUN_ID_PATTERN, '1-128 letters, digits, ".", "_" or "-", starting with a letter or digit'),
   interval: z
@@ -48,10 +49,15 @@ export const LakeRunSliceExportConfigSchema = z.strictObject({
   strict_coverage: z.boolean().default(false),
   min_required_pre: positiveInt(100_000_000).default(52),
   target_total: positiveInt(100_000_000).default(5000),
-  clickhouse: ClickHouseConnectionSchema,
+  clickhouse: ClickHouseConnectionSchema.optional(),
   overwrite: z.boolean().default(false),
   concurrency: z.number().int().min(1).max(64).default(4),
-});
+  source: z.enum(['clickhouse', 'corpus']).default('clickhouse'),
+})
+  .refine((c) => c.source === 'corpus' || c.clickhouse !== undefined, {
+    path: ['clickhouse'],
+    message: 'required unless source is "corpus"',
+  });
 
 /** What callers pass (defaults optional). */
 export type LakeRunSliceExportConfigInput = z.input<typeof LakeRunSliceExportConfigSchema>;
@@ -68,9 +74,10 @@ export const LakeManifestSchema = z.object({
   exporter: z.object({ name: z.string(), version: z.string() }),
   inputs: z.object({
     alerts: z.object({ path: z.string(), sha256: z.string(), rows: z.number() }),
-    source_snapshot: z.object({
-      clickhouse: z.object({ cluster: z.string(), database: z.string(), table: z.string(), as_of: z.string() }),
-    }),
+    source_snapshot: z.union([
+      z.object({ clickhouse: z.object({ cluster: z.string(), database: z.string(), table: z.string(), as_of: z.string() }) }),
+      z.object({ corpus: z.object({ path: z.string(), days: z.array(z.object({ date: z.string(), seal: z.string() })) }) }),
+    ]),
   }),
   slice_spec: z.object({
     dataset: z.literal('ohlcv'),
@@ -114,6 +121,52 @@ export const LakeExportResultSchema = z.object({
 
 /** A validated export result. */
 export type LakeExportResult = z.output<typeof LakeExportResultSchema>;
+
+/** The corpus export config: every candle of an interval for each UTC day in `[date_from, date_to)`. */
+export const LakeCorpusExportConfigSchema = z.strictObject({
+  data_root: z.string().min(1),
+  interval: LakeRunSliceExportConfigSchema.shape.interval,
+  date_from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC date like "2025-01-31"'),
+  date_to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC date like "2025-02-01" (exclusive)'),
+  chain: z.string().min(1).default('solana'),
+  compression: z.enum(['zstd', 'snappy', 'none']).default('zstd'),
+  target_file_mb: positiveInt(1 << 20).default(512),
+  mint_filter: z.array(z.string().min(1)).min(1).max(1_000_000).optional(),
+  buckets: z
+    .string()
+    .regex(/^[0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2})?$/, 'two-digit hex bounds like "00-3f" (inclusive)')
+    .optional(),
+  overwrite: z.boolean().default(false),
+  concurrency: z.number().int().min(1).max(64).default(4),
+  clickhouse: ClickHouseConnectionSchema,
+});
+
+/** What callers pass to a corpus export. */
+export type LakeCorpusExportConfigInput = z.input<typeof LakeCorpusExportConfigSchema>;
+/** A validated corpus export config. */
+export type LakeCorpusExportConfig = z.output<typeof LakeCorpusExportConfigSchema>;
+
+/** A corpus export result. */
+export const LakeCorpusExportResultSchema = z.object({
+  corpus_dir: z.string(),
+  days: z.array(
+    z.object({
+      date: z.string(),
+      status: z.enum(['exported', 'skipped', 'redone']),
+      dir: z.string(),
+      rows: z.number().int().nonnegative(),
+      files: z.number().int().nonnegative(),
+      bytes: z.number().int().nonnegative(),
+      sealed: z.boolean(),
+    }),
+  ),
+  rows_fetched: z.number().int().nonnegative(),
+  duplicates_dropped: z.number().int().nonnegative(),
+  duration_ms: z.number().nonnegative(),
+});
+
+/** A validated corpus export result. */
+export type LakeCorpusExportResult = z.output<typeof LakeCorpusExportResultSchema>;
 
 /** Turns Zod issues into one readable line per problem, naming each field (and each unknown key). */
 export function describeIssues(error: z.ZodError): string {

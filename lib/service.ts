@@ -2,10 +2,15 @@
 import * as native from '#native';
 import type { LakeProgressEvent, LakeVerifyReport } from '#native';
 import { isLakeError, lakeError } from './errors.js';
+import type { z } from 'zod';
 import {
   describeIssues,
+  LakeCorpusExportConfigSchema,
+  LakeCorpusExportResultSchema,
   LakeExportResultSchema,
   LakeRunSliceExportConfigSchema,
+  type LakeCorpusExportConfigInput,
+  type LakeCorpusExportResult,
   type LakeExportResult,
   type LakeRunSliceExportConfigInput,
 } from './schemas.js';
@@ -30,6 +35,7 @@ export interface ExportCallOptions {
 /** The slice of the addon the service uses; injectable for unit tests. */
 export interface LakeNative {
   exportRunSlices: typeof native.exportRunSlices;
+  exportCorpus: typeof native.exportCorpus;
   verifyLakeDir: typeof native.verifyLakeDir;
 }
 
@@ -49,32 +55,53 @@ export class LakeExporterService {
     this.native = options.native ?? native;
   }
 
-  /** Validates `config` (rejecting with `INVALID_CONFIG` before anything native runs), exports and returns
-   * the validated result. */
+  /** Validates `config` (rejecting with `INVALID_CONFIG` before anything native runs), exports the run slices and
+   * returns the validated result. */
   async exportRunSlices(config: LakeRunSliceExportConfigInput, options: ExportCallOptions = {}): Promise<LakeExportResult> {
-    const parsed = LakeRunSliceExportConfigSchema.safeParse(config);
+    return this.run('run-slice export', LakeRunSliceExportConfigSchema, LakeExportResultSchema, config, (cfg) => ({
+      fields: { run_id: cfg.run_id, interval: cfg.interval, window: cfg.window, alerts_path: cfg.alerts_path, source: cfg.source },
+      call: () => this.native.exportRunSlices(cfg, options),
+      summary: (r) => ({ total_rows: r.total_rows, total_files: r.total_files, duration_ms: r.duration_ms }),
+    }));
+  }
+
+  /** Validates `config`, exports the corpus day by day and returns the validated result. */
+  async exportCorpus(config: LakeCorpusExportConfigInput, options: ExportCallOptions = {}): Promise<LakeCorpusExportResult> {
+    return this.run('corpus export', LakeCorpusExportConfigSchema, LakeCorpusExportResultSchema, config, (cfg) => ({
+      fields: { interval: cfg.interval, date_from: cfg.date_from, date_to: cfg.date_to, buckets: cfg.buckets ?? '00-ff' },
+      call: () => this.native.exportCorpus(cfg, options),
+      summary: (r) => ({ days: r.days.length, rows_fetched: r.rows_fetched, duration_ms: r.duration_ms }),
+    }));
+  }
+
+  /** Validate, log, call the addon, validate the result, log; every failure leaves as a coded error. */
+  private async run<C extends z.ZodType, R extends z.ZodType>(
+    what: string,
+    configSchema: C,
+    resultSchema: R,
+    config: unknown,
+    plan: (cfg: z.output<C>) => {
+      fields: Record<string, unknown>;
+      call: () => Promise<unknown>;
+      summary: (result: z.output<R>) => Record<string, unknown>;
+    },
+  ): Promise<z.output<R>> {
+    const parsed = configSchema.safeParse(config);
     if (!parsed.success) {
-      throw lakeError('INVALID_CONFIG', `invalid run-slice export config: ${describeIssues(parsed.error)}`);
+      throw lakeError('INVALID_CONFIG', `invalid ${what} config: ${describeIssues(parsed.error)}`);
     }
-    const cfg = parsed.data;
-    const fields = { run_id: cfg.run_id, interval: cfg.interval, window: cfg.window, alerts_path: cfg.alerts_path };
-    this.logger.info('lake export started', fields);
+    const { fields, call, summary } = plan(parsed.data);
+    this.logger.info(`lake ${what} started`, fields);
     try {
-      const raw = await this.native.exportRunSlices(cfg, options);
-      const result = LakeExportResultSchema.safeParse(raw);
+      const result = resultSchema.safeParse(await call());
       if (!result.success) {
         throw lakeError('INTERNAL', `the addon returned an unexpected result: ${describeIssues(result.error)}`);
       }
-      this.logger.info('lake export finished', {
-        ...fields,
-        total_rows: result.data.total_rows,
-        total_files: result.data.total_files,
-        duration_ms: result.data.duration_ms,
-      });
+      this.logger.info(`lake ${what} finished`, { ...fields, ...summary(result.data) });
       return result.data;
     } catch (err) {
       const coded = isLakeError(err) ? err : lakeError('INTERNAL', `unexpected failure: ${String(err)}`);
-      this.logger.error('lake export failed', { ...fields, code: coded.code, message: coded.message });
+      this.logger.error(`lake ${what} failed`, { ...fields, code: coded.code, message: coded.message });
       throw coded;
     }
   }

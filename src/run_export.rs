@@ -47,8 +47,11 @@ pub struct LakeRunSliceExportConfig {
     /// Strict threshold in total; default 5000.
     #[napi(js_name = "target_total")]
     pub target_total: Option<u32>,
-    /// The candle server.
-    pub clickhouse: crate::server_probe::ClickhouseConnection,
+    /// The candle server; required unless `source` is `corpus`.
+    pub clickhouse: Option<crate::server_probe::ClickhouseConnection>,
+    /// `clickhouse` (default) or `corpus`: read candles from the lake's own sealed corpus of this interval.
+    #[napi(ts_type = "'clickhouse' | 'corpus'")]
+    pub source: Option<String>,
     /// Replace an existing run with the same id (atomically); default false.
     pub overwrite: Option<bool>,
     /// Queries in flight at once (1–64); default 4.

@@ -1,9 +1,10 @@
 /** `quantbot lake …`: the command line of the lake exporter. Exit codes: 0 ok, 1 export error, 2 usage error. */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isLakeError } from '../errors.js';
 import { LakeExporterService } from '../service.js';
 import { connectionFromEnv, connectionFromUrl } from './clickhouse-env.js';
-import { FORMATS, renderSummary, renderVerify, summaryOf, type Format } from './output.js';
+import { FORMATS, renderCorpus, renderSummary, renderVerify, summaryOf, type Format } from './output.js';
 import { progressBar } from './progress-bar.js';
 import { generateRunId } from './run-id.js';
 
@@ -42,11 +43,41 @@ interface ExportFlags {
   clickhouseUrl?: string;
   table: string;
   concurrency: number;
+  source: 'clickhouse' | 'corpus';
+}
+
+interface CorpusFlags {
+  interval: string;
+  dateFrom: string;
+  dateTo: string;
+  dataRoot: string;
+  chain: string;
+  compression: 'zstd' | 'snappy' | 'none';
+  targetFileMb: number;
+  mints?: string;
+  buckets?: string;
+  overwrite: boolean;
+  format: Format;
+  clickhouseUrl?: string;
+  table: string;
+  concurrency: number;
+}
+
+function readMints(path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  } catch (err) {
+    throw new InvalidArgumentError(`--mints: cannot read ${path}: ${(err as Error).message}`);
+  }
 }
 
 /** Builds the `quantbot` program; `io` is injectable so tests can run it in-process. */
 export function buildProgram(io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream; env: NodeJS.ProcessEnv }): Command {
   const service = new LakeExporterService();
+  const connection = (flags: { table: string; clickhouseUrl?: string }) => {
+    const fromEnv = connectionFromEnv(io.env, flags.table);
+    return flags.clickhouseUrl ? connectionFromUrl(flags.clickhouseUrl, fromEnv) : fromEnv;
+  };
   const program = new Command('quantbot').description('QuantBot tools').exitOverride().showHelpAfterError();
   program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   const lake = program
@@ -62,6 +93,7 @@ ClickHouse connection (unless --clickhouse-url is given):
 
 Output: <data-root>/lake/runs/run_id=<id>/{manifest.json, inputs/alerts.parquet, outputs/coverage.parquet,
   slices/ohlcv/interval=<i>/window=<w>/mint_bucket=<bb>/part-NNNN.parquet}
+  <data-root>/lake/corpus/ohlcv/interval=<i>/date=<YYYY-MM-DD>/{manifest.json, mint_bucket=<bb>/part-NNNN.parquet}
 
 Exit codes: 0 success, 1 export or verification failure (code and message on stderr), 2 usage error.`,
   );
@@ -85,10 +117,14 @@ Exit codes: 0 success, 1 export or verification failure (code and message on std
     .option('--clickhouse-url <url>', 'http://user:password@host:8123/database (overrides CLICKHOUSE_*)')
     .option('--table <table>', 'candle table', 'ohlcv_candles')
     .option('--concurrency <n>', 'ClickHouse queries in flight', positiveInt('--concurrency'), 4)
+    .addOption(
+      new Option('--source <source>', 'read candles from ClickHouse or from the lake\'s own sealed corpus (see export-corpus)')
+        .choices(['clickhouse', 'corpus'])
+        .default('clickhouse'),
+    )
     .exitOverride()
     .action(async (flags: ExportFlags) => {
-      let clickhouse = connectionFromEnv(io.env, flags.table);
-      if (flags.clickhouseUrl) clickhouse = connectionFromUrl(flags.clickhouseUrl, clickhouse);
+      const clickhouse = flags.source === 'corpus' ? undefined : connection(flags);
       const result = await service.exportRunSlices(
         {
           data_root: flags.dataRoot,
@@ -105,10 +141,50 @@ Exit codes: 0 success, 1 export or verification failure (code and message on std
           clickhouse,
           overwrite: flags.overwrite,
           concurrency: flags.concurrency,
+          source: flags.source,
         },
         { onProgress: progressBar(io.stderr) },
       );
       io.stdout.write(renderSummary(summaryOf(result), flags.format));
+    });
+
+  lake
+    .command('export-corpus')
+    .description('export every candle of an interval for each UTC day in [--date-from, --date-to), one sealed day at a time')
+    .requiredOption('--interval <interval>', 'candle interval, e.g. 1m')
+    .requiredOption('--date-from <date>', 'first UTC day, YYYY-MM-DD')
+    .requiredOption('--date-to <date>', 'day after the last one, YYYY-MM-DD (exclusive)')
+    .option('--data-root <dir>', 'directory holding lake/', 'data')
+    .option('--chain <chain>', 'chain to filter on', 'solana')
+    .addOption(new Option('--compression <codec>', 'Parquet compression').choices(['zstd', 'snappy', 'none']).default('zstd'))
+    .option('--target-file-mb <mb>', 'roll part files before they pass this size', positiveInt('--target-file-mb'), 512)
+    .option('--mints <file>', 'only the mints listed in this file, one per line')
+    .option('--buckets <range>', 'only these buckets, e.g. 00-3f: this machine\'s shard of a multi-machine export')
+    .option('--overwrite', 're-export days that are already sealed and intact', false)
+    .addOption(formatOption())
+    .option('--clickhouse-url <url>', 'http://user:password@host:8123/database (overrides CLICKHOUSE_*)')
+    .option('--table <table>', 'candle table', 'ohlcv_candles')
+    .option('--concurrency <n>', 'ClickHouse queries in flight', positiveInt('--concurrency'), 4)
+    .exitOverride()
+    .action(async (flags: CorpusFlags) => {
+      const result = await service.exportCorpus(
+        {
+          data_root: flags.dataRoot,
+          interval: flags.interval,
+          date_from: flags.dateFrom,
+          date_to: flags.dateTo,
+          chain: flags.chain,
+          compression: flags.compression,
+          target_file_mb: flags.targetFileMb,
+          mint_filter: flags.mints ? readMints(flags.mints) : undefined,
+          buckets: flags.buckets,
+          overwrite: flags.overwrite,
+          concurrency: flags.concurrency,
+          clickhouse: connection(flags),
+        },
+        { onProgress: progressBar(io.stderr) },
+      );
+      io.stdout.write(renderCorpus(result, flags.format));
     });
 
   lake

@@ -1,6 +1,6 @@
 /** Rendering the export summary and verify reports as table, JSON or CSV. */
 import type { LakeVerifyReport } from '#native';
-import type { LakeExportResult } from '../schemas.js';
+import type { LakeCorpusExportResult, LakeExportResult } from '../schemas.js';
 
 /** Output formats of the CLI. */
 export const FORMATS = ['table', 'json', 'csv'] as const;
@@ -53,4 +53,15 @@ export function renderVerify(report: LakeVerifyReport, format: Format): string {
     report.problems.map((p) => `  ${p.kind.padEnd(16)} ${p.path ?? '-'}  ${p.detail}`).join('\n') +
     '\n'
   );
+}
+
+/** A corpus export's days in the chosen format. */
+export function renderCorpus(result: LakeCorpusExportResult, format: Format): string {
+  if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
+  const cols = ['date', 'status', 'sealed', 'files', 'rows', 'bytes', 'dir'] as const;
+  const rows = result.days.map((d) => cols.map((c) => String(d[c])));
+  if (format === 'csv') return [cols.join(','), ...rows.map((r) => r.map(csvCell).join(','))].join('\n') + '\n';
+  const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(cols), ...rows.map(line), `corpus: ${result.corpus_dir}  rows fetched: ${result.rows_fetched}`].join('\n') + '\n';
 }

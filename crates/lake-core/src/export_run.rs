@@ -15,6 +15,7 @@ use crate::alerts::{alerts_to_parquet, load_alerts, Alert, AlertsFormat};
 use crate::cancel::CancelFlag;
 use crate::candles::MintCandles;
 use crate::clickhouse_source::{CandleSource, FetchedBucket};
+use crate::corpus_source::CorpusSource;
 use crate::coverage::{coverage_to_parquet, CoveragePolicy, CoverageRow, WindowCoverage};
 use crate::error::{LakeError, Result};
 use crate::fetch_plan::{plan_buckets, BucketRequest, TimeRange};
@@ -27,7 +28,7 @@ use crate::mint_bucket::bucket_name;
 use crate::part_writer::{PartSettings, PartWriter, WrittenFile};
 use crate::progress::{Phase, Progress, ProgressCallback};
 use crate::publish::{Staging, Target};
-use crate::run_config::RunSettings;
+use crate::run_config::{RunSettings, SourceChoice};
 use crate::window::{compute_window_slice, WindowSlice};
 use crate::worker::blocking;
 
@@ -113,6 +114,54 @@ impl AlertIndex {
             })
             .collect();
         plan_buckets(per_mint)
+    }
+}
+
+/// The candle source of a run: a ClickHouse server or the lake's own corpus.
+enum Feed {
+    ClickHouse(CandleSource),
+    Corpus(Arc<CorpusSource>),
+}
+
+impl Feed {
+    async fn open(
+        settings: &RunSettings,
+        plan: &[BucketRequest],
+    ) -> Result<(Self, SourceSnapshot)> {
+        match &settings.source {
+            SourceChoice::ClickHouse(cfg) => {
+                let (source, snapshot) =
+                    CandleSource::connect(cfg, &settings.chain, settings.interval.seconds())
+                        .await?;
+                Ok((Self::ClickHouse(source), snapshot))
+            }
+            SourceChoice::Corpus => {
+                let (lake, interval, chain, plan) = (
+                    settings.lake_root.clone(),
+                    settings.interval.spec().to_owned(),
+                    settings.chain.clone(),
+                    plan.to_vec(),
+                );
+                let source =
+                    blocking(move || CorpusSource::open(&lake, &interval, &chain, &plan)).await?;
+                let snapshot = source.snapshot();
+                Ok((Self::Corpus(Arc::new(source)), snapshot))
+            }
+        }
+    }
+
+    async fn fetch_bucket(
+        &self,
+        request: &BucketRequest,
+        cancel: &CancelFlag,
+    ) -> Result<FetchedBucket> {
+        match self {
+            Self::ClickHouse(source) => source.fetch_bucket(request, cancel).await,
+            Self::Corpus(source) => {
+                let (source, request, cancel) = (source.clone(), request.clone(), cancel.clone());
+                blocking(move || source.fetch_bucket(&request, &cancel)).await
+            }
+        }
     }
 }
 
@@ -202,12 +251,7 @@ pub async fn export_run_slices(
     let index = AlertIndex::build(alerts, &settings)?;
     let plan = index.plan();
 
-    let (source, snapshot) = CandleSource::connect(
-        &settings.clickhouse,
-        &settings.chain,
-        settings.interval.seconds(),
-    )
-    .await?;
+    let (source, snapshot) = Feed::open(&settings, &plan).await?;
     let source = Arc::new(source);
 
     let slice_root = staging.dir().join(settings.slice_dir());

@@ -11,6 +11,7 @@ pub mod clickhouse_source;
 pub mod corpus_config;
 pub mod corpus_export;
 pub mod corpus_manifest;
+pub mod corpus_source;
 pub mod coverage;
 pub mod error;
 pub mod export_run;

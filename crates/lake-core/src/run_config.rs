@@ -36,6 +36,18 @@ fn default_target_total() -> u64 {
 fn default_concurrency() -> u64 {
     4
 }
+fn default_source() -> String {
+    "clickhouse".to_owned()
+}
+
+/// Where a run's candles come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceChoice {
+    /// A ClickHouse server.
+    ClickHouse(ClickHouseConfig),
+    /// The sealed corpus under `<lake>/corpus`.
+    Corpus,
+}
 
 /// The config as callers send it.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,8 +81,12 @@ pub struct RunSliceConfig {
     /// Strict threshold in total.
     #[serde(default = "default_target_total")]
     pub target_total: u64,
-    /// The candle server.
-    pub clickhouse: ClickHouseConfig,
+    /// The candle server (required unless `source` is `corpus`).
+    #[serde(default)]
+    pub clickhouse: Option<ClickHouseConfig>,
+    /// `clickhouse` (default) or `corpus`: the lake's own sealed corpus of the same interval and chain.
+    #[serde(default = "default_source")]
+    pub source: String,
     /// Replace an existing run with the same id.
     #[serde(default)]
     pub overwrite: bool,
@@ -106,8 +122,8 @@ pub struct RunSettings {
     pub min_required_pre: u32,
     /// Strict threshold in total.
     pub target_total: u32,
-    /// The candle server.
-    pub clickhouse: ClickHouseConfig,
+    /// Where candles come from.
+    pub source: SourceChoice,
     /// Replace an existing run.
     pub overwrite: bool,
     /// Queries in flight.
@@ -185,7 +201,20 @@ impl RunSliceConfig {
             min_required_pre: in_range("min_required_pre", self.min_required_pre, 1, MAX_THRESHOLD)?
                 as u32,
             target_total: in_range("target_total", self.target_total, 1, MAX_THRESHOLD)? as u32,
-            clickhouse: self.clickhouse,
+            source: match (self.source.as_str(), self.clickhouse) {
+                ("clickhouse", Some(ch)) => SourceChoice::ClickHouse(ch),
+                ("clickhouse", None) => {
+                    return Err(LakeError::invalid_config(
+                        "clickhouse is missing: give host, port, database, table and user, or set source to \"corpus\"",
+                    ))
+                }
+                ("corpus", _) => SourceChoice::Corpus,
+                (other, _) => {
+                    return Err(LakeError::invalid_config(format!(
+                        "invalid source {other:?}: use \"clickhouse\" or \"corpus\""
+                    )))
+                }
+            },
             overwrite: self.overwrite,
             concurrency: in_range("concurrency", self.concurrency, 1, MAX_CONCURRENCY)? as usize,
             run_id: self.run_id,
@@ -253,6 +282,7 @@ mod tests {
             ("min_required_pre", json!(0), "min_required_pre"),
             ("target_total", json!(1.5), "target_total"),
             ("concurrency", json!(1000), "concurrency"),
+            ("source", json!("s3"), "source"),
             ("surprise", json!(1), "surprise"),
         ];
         for (field, value, needle) in cases {

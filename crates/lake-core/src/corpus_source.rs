@@ -1,0 +1,316 @@
+//! A sealed corpus on disk as the candle source of a run-slice export: only the day and bucket files a window
+//! touches are opened, and only the row groups whose statistics can hold a requested (mint, time) are read.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, TimestampMicrosecondType};
+use arrow_array::Array;
+use chrono::NaiveDate;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::statistics::Statistics;
+use serde_json::Value;
+
+use crate::cancel::CancelFlag;
+use crate::candles::MintCandles;
+use crate::clickhouse_source::FetchedBucket;
+use crate::corpus_config::{corpus_interval_dir, day_dir_name};
+use crate::error::{LakeError, Result};
+use crate::fetch_plan::{BucketRequest, MintRanges};
+use crate::manifest::{SourceSnapshot, MANIFEST_FILE};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The sealed days a run needs, indexed by bucket.
+#[derive(Debug, Clone)]
+pub struct CorpusSource {
+    days: BTreeMap<NaiveDate, Day>,
+    snapshot: SourceSnapshot,
+}
+
+#[derive(Debug, Clone)]
+struct Day {
+    start_ms: i64,
+    files_by_bucket: BTreeMap<String, Vec<PathBuf>>,
+}
+
+fn day_of(ms: i64) -> Option<NaiveDate> {
+    chrono::DateTime::from_timestamp_millis(ms.div_euclid(DAY_MS) * DAY_MS).map(|d| d.date_naive())
+}
+
+/// The UTC days the requested ranges touch.
+pub fn days_touched(plan: &[BucketRequest]) -> BTreeSet<NaiveDate> {
+    let mut days = BTreeSet::new();
+    for mr in plan.iter().flat_map(|b| &b.mints) {
+        for &(s, e) in &mr.ranges {
+            let (mut d, last) = (s.div_euclid(DAY_MS), (e - 1).div_euclid(DAY_MS));
+            while d <= last {
+                if let Some(day) = day_of(d * DAY_MS) {
+                    days.insert(day);
+                }
+                d += 1;
+            }
+        }
+    }
+    days
+}
+
+impl CorpusSource {
+    /// Opens the sealed manifests of the days the plan touches. A missing day, or one exported for another chain
+    /// or with a mint filter, is `INVALID_CONFIG`: its absence of candles would be silently wrong.
+    pub fn open(
+        lake_root: &Path,
+        interval_spec: &str,
+        chain: &str,
+        plan: &[BucketRequest],
+    ) -> Result<Self> {
+        let interval_dir = corpus_interval_dir(lake_root, interval_spec);
+        let mut days = BTreeMap::new();
+        let mut seals = Vec::new();
+        for day in days_touched(plan) {
+            let dir = interval_dir.join(day_dir_name(day));
+            let path = dir.join(MANIFEST_FILE);
+            let manifest: Value = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| {
+                    LakeError::invalid_config(format!(
+                        "the corpus has no sealed day {day} at {}: export it first (exportCorpus / quantbot lake export-corpus), \
+                         or read this run from ClickHouse",
+                        dir.display()
+                    ))
+                })?;
+            let got_chain = manifest
+                .get("chain")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if got_chain != chain {
+                return Err(LakeError::invalid_config(format!(
+                    "corpus day {day} holds chain {got_chain:?}, not {chain:?}; export the corpus for {chain:?} or change chain"
+                )));
+            }
+            if !manifest
+                .pointer("/selection/mint_filter")
+                .is_none_or(Value::is_null)
+            {
+                return Err(LakeError::invalid_config(format!(
+                    "corpus day {day} was exported with a mint filter, so it cannot stand for every mint; \
+                     export the day without mint_filter or read this run from ClickHouse"
+                )));
+            }
+            let mut files_by_bucket: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+            for f in manifest
+                .get("files")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(rel) = f.get("path").and_then(Value::as_str) else {
+                    continue;
+                };
+                if rel.split('/').any(|s| s == "..") {
+                    continue;
+                }
+                if let Some(bucket) = rel
+                    .split('/')
+                    .next()
+                    .and_then(|d| d.strip_prefix("mint_bucket="))
+                {
+                    files_by_bucket
+                        .entry(bucket.to_owned())
+                        .or_default()
+                        .push(dir.join(rel));
+                }
+            }
+            for files in files_by_bucket.values_mut() {
+                files.sort();
+            }
+            let seal = manifest
+                .pointer("/seal/value")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            seals.push((day.format("%Y-%m-%d").to_string(), seal));
+            let start_ms = day
+                .and_hms_opt(0, 0, 0)
+                .map(|d| d.and_utc().timestamp_millis())
+                .unwrap_or_default();
+            days.insert(
+                day,
+                Day {
+                    start_ms,
+                    files_by_bucket,
+                },
+            );
+        }
+        Ok(Self {
+            days,
+            snapshot: SourceSnapshot::Corpus {
+                path: format!("corpus/ohlcv/interval={interval_spec}"),
+                days: seals,
+            },
+        })
+    }
+
+    /// What the run manifest names as its source.
+    pub fn snapshot(&self) -> SourceSnapshot {
+        self.snapshot.clone()
+    }
+
+    /// The requested candles of one bucket, exactly as the ClickHouse source would return them.
+    pub fn fetch_bucket(
+        &self,
+        request: &BucketRequest,
+        cancel: &CancelFlag,
+    ) -> Result<FetchedBucket> {
+        let bucket = crate::mint_bucket::bucket_name(request.bucket);
+        let index: HashMap<&str, usize> = request
+            .mints
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.mint.as_str(), i))
+            .collect();
+        let mut out: Vec<MintCandles> = request
+            .mints
+            .iter()
+            .map(|m| MintCandles::new(m.mint.clone()))
+            .collect();
+        let mut rows_read = 0u64;
+        for day in self.days.values() {
+            let (lo, hi) = (day.start_ms, day.start_ms + DAY_MS);
+            let wanted: Vec<&MintRanges> = request
+                .mints
+                .iter()
+                .filter(|m| m.ranges.iter().any(|&(s, e)| s < hi && e > lo))
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            for path in day.files_by_bucket.get(&bucket).into_iter().flatten() {
+                cancel.check()?;
+                rows_read += read_file(path, &wanted, &request.mints, &index, &mut out)?;
+            }
+        }
+        Ok(FetchedBucket {
+            mints: out,
+            rows_fetched: rows_read,
+            duplicates_dropped: 0,
+        })
+    }
+}
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> LakeError {
+    LakeError::new(
+        crate::error::ErrorCode::Io,
+        format!("cannot read corpus file {}: {e}; run `quantbot lake verify` on its day and re-export it", path.display()),
+    )
+}
+
+/// Whether a row group's statistics can hold any requested (mint, time).
+fn row_group_may_match(rg: &RowGroupMetaData, wanted: &[&MintRanges]) -> bool {
+    let mint_bounds = match rg.column(0).statistics() {
+        Some(Statistics::ByteArray(s)) => s
+            .min_opt()
+            .zip(s.max_opt())
+            .map(|(a, b)| (a.data().to_vec(), b.data().to_vec())),
+        _ => None,
+    };
+    let ts_bounds = match rg.column(1).statistics() {
+        Some(Statistics::Int64(s)) => s
+            .min_opt()
+            .zip(s.max_opt())
+            .map(|(a, b)| (*a / 1000, *b / 1000)),
+        _ => None,
+    };
+    wanted.iter().any(|m| {
+        let mint_ok = mint_bounds.as_ref().is_none_or(|(lo, hi)| {
+            lo.as_slice() <= m.mint.as_bytes() && m.mint.as_bytes() <= hi.as_slice()
+        });
+        let ts_ok =
+            ts_bounds.is_none_or(|(lo, hi)| m.ranges.iter().any(|&(s, e)| s <= hi && e > lo));
+        mint_ok && ts_ok
+    })
+}
+
+fn read_file(
+    path: &Path,
+    wanted: &[&MintRanges],
+    requested: &[MintRanges],
+    index: &HashMap<&str, usize>,
+    out: &mut [MintCandles],
+) -> Result<u64> {
+    let file = File::open(path).map_err(|e| corrupt(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
+    let groups: Vec<usize> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .enumerate()
+        .filter(|(_, rg)| row_group_may_match(rg, wanted))
+        .map(|(i, _)| i)
+        .collect();
+    if groups.is_empty() {
+        return Ok(0);
+    }
+    let reader = builder
+        .with_row_groups(groups)
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| corrupt(path, e))?;
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| corrupt(path, e))?;
+        rows += batch.num_rows() as u64;
+        let (Some(mints), Some(ts)) = (
+            batch.column(0).as_string_opt::<i32>(),
+            batch
+                .column(1)
+                .as_primitive_opt::<TimestampMicrosecondType>(),
+        ) else {
+            return Err(corrupt(path, "unexpected column types"));
+        };
+        let f = |k: usize| {
+            batch
+                .column(3 + k)
+                .as_primitive_opt::<Float64Type>()
+                .ok_or_else(|| corrupt(path, "unexpected column types"))
+        };
+        let (open, high, low, close, volume) = (f(0)?, f(1)?, f(2)?, f(3)?, f(4)?);
+        let mut current: Option<(usize, &str)> = None;
+        for i in 0..batch.num_rows() {
+            if mints.is_null(i) {
+                continue;
+            }
+            let mint = mints.value(i);
+            let idx = match current {
+                Some((idx, m)) if m == mint => Some(idx),
+                _ => {
+                    let found = index.get(mint).copied();
+                    current = found.map(|idx| (idx, mint));
+                    found
+                }
+            };
+            let Some(idx) = idx else { continue };
+            let ts_ms = ts.value(i).div_euclid(1000);
+            let series = &mut out[idx];
+            if requested[idx].contains(ts_ms)
+                && series.ts_ms.last().is_none_or(|&last| last < ts_ms)
+            {
+                series.push(
+                    ts_ms,
+                    [
+                        open.value(i),
+                        high.value(i),
+                        low.value(i),
+                        close.value(i),
+                        volume.value(i),
+                    ],
+                );
+            }
+        }
+    }
+    Ok(rows)
+}
