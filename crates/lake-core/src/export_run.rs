@@ -119,7 +119,7 @@ impl AlertIndex {
 
 /// The candle source of a run: a ClickHouse server or the lake's own corpus.
 enum Feed {
-    ClickHouse(CandleSource),
+    ClickHouse(Box<CandleSource>),
     Corpus(Arc<CorpusSource>),
 }
 
@@ -133,7 +133,7 @@ impl Feed {
                 let (source, snapshot) =
                     CandleSource::connect(cfg, &settings.chain, settings.interval.seconds())
                         .await?;
-                Ok((Self::ClickHouse(source), snapshot))
+                Ok((Self::ClickHouse(Box::new(source)), snapshot))
             }
             SourceChoice::Corpus => {
                 let (lake, interval, chain, plan) = (
