@@ -177,10 +177,23 @@ fn open(path: &Path) -> Result<File> {
     })
 }
 
+/// Parses alerts from in-memory file content; `name` only labels error messages. The same code path as
+/// [`load_alerts`], used by the fuzz tests.
+pub fn parse_alerts(content: Vec<u8>, format: AlertsFormat, name: &Path) -> Result<Vec<Alert>> {
+    match format {
+        AlertsFormat::Csv => parse_csv(std::io::Cursor::new(content), name),
+        AlertsFormat::Parquet => parse_parquet(bytes::Bytes::from(content), name),
+    }
+}
+
 fn load_csv(path: &Path) -> Result<Vec<Alert>> {
+    parse_csv(open(path)?, path)
+}
+
+fn parse_csv(input: impl std::io::Read, path: &Path) -> Result<Vec<Alert>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_reader(open(path)?);
+        .from_reader(input);
     let headers = reader
         .headers()
         .map_err(|e| {
@@ -232,14 +245,34 @@ fn load_csv(path: &Path) -> Result<Vec<Alert>> {
 }
 
 fn load_parquet(path: &Path) -> Result<Vec<Alert>> {
+    parse_parquet(open(path)?, path)
+}
+
+fn parse_parquet<R: parquet::file::reader::ChunkReader + 'static>(
+    input: R,
+    path: &Path,
+) -> Result<Vec<Alert>> {
+    // The Parquet decoder has panicked on some corrupt files; a corrupt input is the user's problem to fix,
+    // so it gets INVALID_ALERTS like any other unreadable file instead of INTERNAL.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_parquet(input, path))).unwrap_or_else(|_| {
+        Err(LakeError::invalid_alerts(format!(
+            "alerts file {} is not readable Parquet (the decoder rejected its structure); re-export the file",
+            path.display()
+        )))
+    })
+}
+
+fn decode_parquet<R: parquet::file::reader::ChunkReader + 'static>(
+    input: R,
+    path: &Path,
+) -> Result<Vec<Alert>> {
     let unreadable = |e: &dyn std::fmt::Display| {
         LakeError::invalid_alerts(format!(
             "alerts file {} is not readable Parquet: {e}",
             path.display()
         ))
     };
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| unreadable(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(|e| unreadable(&e))?;
     let schema = builder.schema().clone();
     let has = |name: &str| schema.field_with_name(name).is_ok();
     let id_name = pick(&ID_COLUMNS, has);
