@@ -1,22 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chQuery, clickhouseUrl } from './support/clickhouse.js';
+import { quantbot } from './support/cli.js';
 import { MINTS, T0, candleFixture } from './support/fixture.js';
 import { tempDir } from './support/lake.js';
-
-const BIN = resolve('dist/lib/cli/bin.js');
-
-/** Runs the built CLI as a child process, as a user would. */
-function quantbot(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', ...env },
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('quantbot lake CLI', () => {
   let db: string;

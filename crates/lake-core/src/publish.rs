@@ -129,6 +129,7 @@ impl Staging {
             )
         })?;
         recover(&target)?;
+        sweep_abandoned(&target.parent, &target.name)?;
         let final_dir = target.final_dir();
         if final_dir.exists() && !overwrite {
             return Err(exists_error(&final_dir));
@@ -236,6 +237,34 @@ fn recover(target: &Target) -> Result<()> {
     }
     for staging in target.debris(STAGING_PREFIX)? {
         remove_dir(&staging)?;
+    }
+    Ok(())
+}
+
+/// Recovers other targets of the same parent whose exports died: their debris is cleaned (and any set-aside
+/// run restored) when nobody holds their lock.
+fn sweep_abandoned(parent: &Path, current: &str) -> Result<()> {
+    let entries = match fs::read_dir(parent) {
+        Ok(e) => e,
+        Err(e) => return Err(LakeError::io("cannot list", parent, &e)),
+    };
+    let mut names = std::collections::BTreeSet::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let rest = file
+            .strip_prefix(STAGING_PREFIX)
+            .or_else(|| file.strip_prefix(ASIDE_PREFIX));
+        if let Some((name, _pid)) = rest.and_then(|r| r.rsplit_once('.')) {
+            if name != current {
+                names.insert(name.to_owned());
+            }
+        }
+    }
+    for name in names {
+        let target = Target::new(parent, &name);
+        if let Some(_lock) = TargetLock::try_acquire(&target.lock_path())? {
+            recover(&target)?;
+        }
     }
     Ok(())
 }
@@ -424,11 +453,16 @@ mod tests {
     }
 
     #[test]
-    fn other_targets_debris_is_left_alone() {
+    fn abandoned_debris_of_other_targets_is_swept_but_live_exports_are_left_alone() {
         let root = tempfile::tempdir().unwrap();
-        let other = root.path().join(format!("{STAGING_PREFIX}run_id=r10.1"));
-        fs::create_dir(&other).unwrap();
+        let dead = root.path().join(format!("{STAGING_PREFIX}run_id=r10.1"));
+        fs::create_dir(&dead).unwrap();
+        let live = Staging::begin(Target::new(root.path(), "run_id=r20"), false).unwrap();
         Staging::begin(Target::new(root.path(), "run_id=r1"), false).unwrap();
-        assert!(other.exists(), "r10 is not r1");
+        assert!(!dead.exists(), "nobody held r10's lock: its debris is gone");
+        assert!(
+            live.dir().exists(),
+            "r20 is being exported: its staging stays"
+        );
     }
 }

@@ -300,11 +300,14 @@ mod tests {
     fn clickhouse_is_required() {
         let mut c = base();
         c.as_object_mut().unwrap().remove("clickhouse");
-        let err = RunSliceConfig::from_json(c).unwrap_err();
+        let err = RunSliceConfig::from_json(c.clone())
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
-        assert!(
-            err.message().contains("missing field `clickhouse`"),
-            "{err}"
-        );
+        assert!(err.message().contains("clickhouse is missing"), "{err}");
+        c["source"] = json!("corpus");
+        let settings = RunSliceConfig::from_json(c).unwrap().validate().unwrap();
+        assert_eq!(settings.source, SourceChoice::Corpus);
     }
 }

@@ -1,0 +1,231 @@
+// Reliability: crashes at any point, concurrent exports, a dying server, a full disk, hostile names, secrets.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportRunSlices, verifyLakeDir, type LakeProgressEvent } from '#native';
+import { LakeExporterService } from '../lib/service.js';
+import { chQuery, clickhouseUrl, connection } from './support/clickhouse.js';
+import { quantbot, startQuantbot } from './support/cli.js';
+import { rejection } from './support/errors.js';
+import { MINTS, T0, candleFixture, lit } from './support/fixture.js';
+import { filesUnder, runConfig, tempDir } from './support/lake.js';
+
+const SECRET = 's3cret-pa55';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Entries of a runs directory other than lock files: published runs and any debris. */
+function runsDirEntries(root: string): string[] {
+  const dir = join(root, 'lake', 'runs');
+  return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.lock-')).sort() : [];
+}
+
+describe('reliability', () => {
+  let db: string;
+  let work: string;
+  let alerts: string;
+  let env: Record<string, string>;
+  const report: Record<string, number> = {};
+
+  beforeAll(async () => {
+    db = await candleFixture('rel');
+    work = tempDir('lake-rel');
+    alerts = join(work, 'alerts.csv');
+    writeFileSync(alerts, ['alert_id,mint,ts', ...MINTS.map((m, i) => `r${i},${m},${T0 + 3600 + i * 600}`)].join('\n') + '\n');
+    const url = clickhouseUrl();
+    env = { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, CLICKHOUSE_DATABASE: db };
+  });
+  afterAll(async () => {
+    if (db) await chQuery(`DROP DATABASE IF EXISTS ${db}`);
+    console.log(`reliability numbers: ${JSON.stringify(report)}`);
+  });
+
+  const exportArgs = (root: string, runId: string, extra: string[] = []) => [
+    'lake', 'export-run-slices', '--run-id', runId, '--interval', '1m', '--window', 'pre60_post120', '--alerts', alerts,
+    '--data-root', root, '--concurrency', '1', ...extra,
+  ];
+
+  it('a crash at a named fail point never publishes, and the next export cleans up', () => {
+    const root = join(work, 'failpoints');
+    for (const point of ['export.staging_created', 'export.write_bucket', 'export.before_publish']) {
+      const crashed = quantbot(exportArgs(root, 'fp'), { ...env, QUANTBOT_LAKE_FAILPOINT: `${point}:abort` });
+      expect(crashed.signal, point).toBe('SIGABRT');
+      expect(runsDirEntries(root).filter((n) => n.startsWith('run_id=')), point).toEqual([]);
+      expect(runsDirEntries(root).some((n) => n.startsWith('.staging-')), `${point} leaves staging debris`).toBe(true);
+    }
+    const ok = quantbot(exportArgs(root, 'fp'), env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(runsDirEntries(root)).toEqual(['run_id=fp']);
+    report.fail_points = 3;
+  });
+
+  it('SIGKILL at 20 points during fresh exports and overwrites: every run directory verifies', async () => {
+    const root = join(work, 'kills');
+    // Each bucket write sleeps 40 ms, stretching the export over about a second.
+    const slow = { ...env, QUANTBOT_LAKE_FAILPOINT: 'export.write_bucket:sleep=40' };
+    const started = Date.now();
+    expect(quantbot(exportArgs(root, 'victim'), slow).code).toBe(0);
+    const duration = Date.now() - started;
+    let kills = 0;
+    let verified = 0;
+    for (let i = 1; i <= 20; i++) {
+      const overwrite = i % 2 === 0;
+      const runId = overwrite ? 'victim' : `fresh-${i}`;
+      const { child, done } = startQuantbot(exportArgs(root, runId, overwrite ? ['--overwrite'] : []), slow);
+      await sleep(Math.round((duration * i) / 21));
+      child.kill('SIGKILL');
+      const exit = await done;
+      if (exit.signal === 'SIGKILL') kills++;
+      const runDir = join(root, 'lake', 'runs', `run_id=${runId}`);
+      if (existsSync(runDir)) {
+        const r = await verifyLakeDir(runDir);
+        expect(r.ok, `${runId} after a kill at ${i}/21: ${JSON.stringify(r.problems)}`).toBe(true);
+        verified++;
+      } else {
+        expect(overwrite, 'an overwritten run never disappears').toBe(false);
+      }
+    }
+    expect(kills).toBeGreaterThanOrEqual(15);
+    const again = quantbot(exportArgs(root, 'victim', ['--overwrite']), env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(runsDirEntries(root).filter((n) => n.startsWith('.')), 'the next export removed every crashed export\'s debris').toEqual([]);
+    report.kills = kills;
+    report.runs_verified_after_kill = verified;
+  });
+
+  it('two exports of the same run at once: one wins, the other gets RUN_LOCKED', async () => {
+    const root = join(work, 'race');
+    const slow = { ...env, QUANTBOT_LAKE_FAILPOINT: 'export.write_bucket:sleep=100' };
+    const a = startQuantbot(exportArgs(root, 'race'), slow);
+    await sleep(150);
+    const b = startQuantbot(exportArgs(root, 'race', ['--overwrite']), slow);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    expect([ra.code, rb.code].sort()).toEqual([0, 1]);
+    expect((ra.code === 1 ? ra : rb).stderr).toContain('RUN_LOCKED');
+    expect((await verifyLakeDir(join(root, 'lake', 'runs', 'run_id=race'))).ok).toBe(true);
+  });
+
+  it('a server that dies mid-export fails with a ClickHouse code and publishes nothing', async () => {
+    const started = spawnSync('bash', ['scripts/clickhouse-server.sh', 'start'], { encoding: 'utf8' });
+    expect(started.status, started.stderr).toBe(0);
+    const own = Object.fromEntries([...started.stdout.matchAll(/export (\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
+    const url = new URL(own.CLICKHOUSE_URL!);
+    const q = async (sql: string) => {
+      const res = await fetch(new URL(`/?query=${encodeURIComponent(sql)}`, url), { method: 'POST' });
+      expect(res.ok, await res.clone().text()).toBe(true);
+    };
+    try {
+      await q('CREATE DATABASE quantbot');
+      await q(`CREATE TABLE quantbot.ohlcv_candles (token_address String, chain String, timestamp DateTime, interval_seconds UInt32, ` +
+        `open Float64, high Float64, low Float64, close Float64, volume Float64) ENGINE = MergeTree ORDER BY (token_address, timestamp)`);
+      await q(`INSERT INTO quantbot.ohlcv_candles SELECT concat('M', toString(number % 40)), 'solana', ` +
+        `toDateTime(${T0} + intDiv(number, 40) * 60), 60, 1, 1, 1, 1, 1 FROM system.numbers LIMIT 400000`);
+      const many = join(work, 'many.csv');
+      writeFileSync(many, ['mint,ts', ...Array.from({ length: 40 }, (_, i) => `M${i},${T0 + 3600}`)].join('\n') + '\n');
+      const root = join(work, 'dying');
+      const run = startQuantbot(
+        ['lake', 'export-run-slices', '--run-id', 'dying', '--interval', '1m', '--window', 'pre60_post120', '--alerts', many,
+          '--data-root', root, '--concurrency', '1'],
+        { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, QUANTBOT_LAKE_FAILPOINT: 'export.write_bucket:sleep=150' },
+      );
+      await sleep(1200);
+      // Death, not a graceful stop: a SIGTERMed server finishes what its open connections ask.
+      process.kill(Number(own.CLICKHOUSE_PID), 'SIGKILL');
+      const exit = await run.done;
+      expect(exit.code, exit.stderr).toBe(1);
+      expect(exit.stderr).toMatch(/CLICKHOUSE_(UNREACHABLE|QUERY)/);
+      expect(runsDirEntries(root)).toEqual([]);
+    } finally {
+      spawnSync('bash', ['scripts/clickhouse-server.sh', 'stop', own.CLICKHOUSE_TEST_DIR!]);
+    }
+  });
+
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot) console.log('disk-full test skipped: mounting a small tmpfs needs root');
+  it.skipIf(!isRoot)('a full disk fails with IO, publishes nothing and leaves the sealed run beside it intact', async () => {
+    const mnt = join(work, 'tiny');
+    mkdirSync(mnt);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.log(`disk-full test cannot mount tmpfs (${mounted.stderr.trim()}): asserting nothing`);
+      return;
+    }
+    try {
+      const small = await exportRunSlices(runConfig(db, mnt, alerts, { run_id: 'small', window: 'pre5_post5' }));
+      const before = filesUnder(small.run_dir);
+      const big = join(work, 'big.csv');
+      writeFileSync(big, ['mint,ts', ...MINTS.map((m) => `${m},${T0 + 1440 * 60}`)].join('\n') + '\n');
+      const err = await rejection(
+        exportRunSlices(runConfig(db, mnt, big, { run_id: 'big', window: 'pre1440_post1440', compression: 'none' })),
+      );
+      expect(err.code).toBe('IO');
+      expect(err.message).toMatch(/space|No space/i);
+      expect(runsDirEntries(mnt)).toEqual(['run_id=small']);
+      expect((await verifyLakeDir(small.run_dir)).ok).toBe(true);
+      const after = filesUnder(small.run_dir);
+      expect([...after.keys()]).toEqual([...before.keys()]);
+      for (const [p, b] of before) expect(after.get(p)!.equals(b)).toBe(true);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+
+  it('quotes and SQL in mints and chain are data, never SQL; bad identifiers are refused', async () => {
+    await chQuery(`CREATE TABLE ${db}.sentinel (x UInt8) ENGINE = Memory`);
+    await chQuery(`INSERT INTO ${db}.sentinel VALUES (1)`);
+    const evil = [
+      `x'); DROP TABLE ${db}.sentinel; --`,
+      `' OR '1'='1`,
+      `\\' OR 1=1 --`,
+      `"; DROP DATABASE ${db}; --`,
+      `${MINTS[4]}`, // a real mint whose name holds a quote
+    ];
+    const evilCsv = join(work, 'evil.csv');
+    const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
+    writeFileSync(evilCsv, ['alert_id,mint,ts', ...evil.map((m, i) => `e${i},${q(m)},${T0 + 7200}`)].join('\n') + '\n');
+    const r = await exportRunSlices(runConfig(db, join(work, 'evil'), evilCsv));
+    const coverage = await (await import('./support/lake.js')).coverageRows(r.coverage_path);
+    expect(coverage.map((c) => c.mint)).toEqual(evil);
+    expect(coverage.slice(0, 4).every((c) => c.status === 'insufficient')).toBe(true);
+    expect(coverage[4]!.available_total).toBeGreaterThan(0);
+
+    const chainAttack = await exportRunSlices(runConfig(db, join(work, 'evil-chain'), alerts, { chain: "solana' OR '1'='1" }));
+    expect(chainAttack.total_rows).toBe(0);
+
+    for (const patch of [{ database: `${db}; DROP TABLE ${db}.sentinel` }, { table: "ohlcv_candles` WHERE 1; DROP TABLE x; --" }]) {
+      const err = await rejection(exportRunSlices({ ...runConfig(db, join(work, 'evil-id'), alerts), clickhouse: { ...connection(db, 'ohlcv_candles'), ...patch } }));
+      expect(err.code).toBe('INVALID_CONFIG');
+    }
+    expect((await chQuery(`SELECT count() FROM ${db}.sentinel`)).trim()).toBe('1');
+    expect((await chQuery(`EXISTS DATABASE ${db}`).catch(() => chQuery(`SELECT count() FROM system.databases WHERE name = ${lit(db)}`))).trim()).toBe('1');
+    report.injections_attempted = evil.length + 3;
+  });
+
+  it('the password appears in no file, log line, error or progress event', async () => {
+    const logs: string[] = [];
+    const events: LakeProgressEvent[] = [];
+    const service = new LakeExporterService({
+      logger: { info: (m, f) => logs.push(m + JSON.stringify(f)), error: (m, f) => logs.push(m + JSON.stringify(f)) },
+    });
+    const root = join(work, 'secret');
+    const cfg = { ...runConfig(db, root, alerts, { run_id: 'secret' }), clickhouse: connection(db, 'ohlcv_candles', { user: 'tester', password: SECRET }) };
+    const result = await service.exportRunSlices(cfg, { onProgress: (e) => events.push(e) });
+    const errors: string[] = [];
+    for (const bad of [{ table: 'missing_table' }, { database: 'missing_db' }, { port: 1 }]) {
+      const err = await rejection(service.exportRunSlices({ ...cfg, run_id: 'secret-fail', clickhouse: { ...cfg.clickhouse, ...bad } }));
+      errors.push(`${err.code} ${err.message}`);
+    }
+    const cli = quantbot(
+      ['lake', 'export-run-slices', '--run-id', 'secret-cli', '--interval', '1m', '--window', 'pre5_post5', '--alerts', alerts, '--data-root', root,
+        '--table', 'missing_table', '--clickhouse-url', `http://tester:${SECRET}@${clickhouseUrl().host}/${db}`],
+      {},
+    );
+    expect(cli.code).toBe(1);
+    const haystacks = [
+      JSON.stringify(result), JSON.stringify(events), logs.join('\n'), errors.join('\n'), cli.stdout, cli.stderr,
+      ...[...filesUnder(result.run_dir).values()].map((b) => b.toString('latin1')),
+    ];
+    expect(haystacks.filter((h) => h.includes(SECRET))).toEqual([]);
+    expect(readFileSync(result.manifest_path, 'utf8')).not.toContain('tester:');
+  });
+});
