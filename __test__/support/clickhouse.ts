@@ -18,7 +18,10 @@ export async function chQuery(sql: string, body?: string): Promise<string> {
   const url = clickhouseUrl();
   const target = new URL('/', url);
   target.searchParams.set('query', sql);
-  const res = await fetch(target, { method: 'POST', body: body ?? '' });
+  // The server drops idle keep-alive connections after 3 s; a request that meets one such stale connection (after a
+  // test blocked the event loop, e.g. with spawnSync) is retried once on a fresh connection.
+  const send = () => fetch(target, { method: 'POST', body: body ?? '' });
+  const res = await send().catch(send);
   const text = await res.text();
   if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${text}`);
   return text;
