@@ -121,10 +121,12 @@ describe('reliability', () => {
       await q(`INSERT INTO quantbot.ohlcv_candles SELECT concat('M', toString(number % 40)), 'solana', ` +
         `toDateTime(${T0} + intDiv(number, 40) * 60), 60, 1, 1, 1, 1, 1 FROM system.numbers LIMIT 400000`);
       const many = join(work, 'many.csv');
-      writeFileSync(many, ['mint,ts', ...Array.from({ length: 40 }, (_, i) => `M${i},${T0 + 3600}`)].join('\n') + '\n');
+      // Windows over all 10,000 minutes of every mint: tens of MB, more than socket buffers hold, so the stream
+      // still needs the server when it dies.
+      writeFileSync(many, ['mint,ts', ...Array.from({ length: 40 }, (_, i) => `M${i},${T0 + 9999 * 60}`)].join('\n') + '\n');
       const root = join(work, 'dying');
       const run = startQuantbot(
-        ['lake', 'export-run-slices', '--run-id', 'dying', '--interval', '1m', '--window', 'pre60_post120', '--alerts', many,
+        ['lake', 'export-run-slices', '--run-id', 'dying', '--interval', '1m', '--window', 'pre9999_post0', '--alerts', many,
           '--data-root', root, '--concurrency', '1'],
         { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, QUANTBOT_LAKE_FAILPOINT: 'export.write_bucket:sleep=150' },
       );

@@ -29,14 +29,20 @@ impl Rng {
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() {
-    let rows: usize = arg("--rows").and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let rows: usize = arg("--rows")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
     let tokens: usize = arg("--tokens").and_then(|v| v.parse().ok()).unwrap_or(5000);
     let threads: usize = arg("--threads").and_then(|v| v.parse().ok()).unwrap_or(1);
-    let out = arg("--out").map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join(format!("writer-bench-{}", std::process::id())));
+    let out = arg("--out").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("writer-bench-{}", std::process::id()))
+    });
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("output directory");
 
@@ -45,14 +51,22 @@ fn main() {
     let per_token = rows.div_ceil(tokens);
     let mut buckets: Vec<Vec<MintCandles>> = (0..256).map(|_| Vec::new()).collect();
     for _ in 0..tokens {
-        let mint: String = (0..44).map(|_| ALPHABET[(rng.next() % 58) as usize] as char).collect();
+        let mint: String = (0..44)
+            .map(|_| ALPHABET[(rng.next() % 58) as usize] as char)
+            .collect();
         let mut c = MintCandles::new(mint.clone());
         let mut price = 0.001 + rng.unit() * 10.0;
         for i in 0..per_token {
             let open = price;
             price *= 1.0 + (rng.unit() - 0.5) * 0.02;
-            let (hi, lo) = (open.max(price) * (1.0 + rng.unit() * 0.005), open.min(price) * (1.0 - rng.unit() * 0.005));
-            c.push(1_735_689_600_000 + i as i64 * 60_000, [open, hi, lo, price, (rng.unit() * 1e5).round() / 10.0]);
+            let (hi, lo) = (
+                open.max(price) * (1.0 + rng.unit() * 0.005),
+                open.min(price) * (1.0 - rng.unit() * 0.005),
+            );
+            c.push(
+                1_735_689_600_000 + i as i64 * 60_000,
+                [open, hi, lo, price, (rng.unit() * 1e5).round() / 10.0],
+            );
         }
         buckets[mint_bucket_index(&mint) as usize].push(c);
     }
@@ -60,7 +74,11 @@ fn main() {
         b.sort_by(|x, y| x.mint.cmp(&y.mint));
     }
     let total_rows: usize = buckets.iter().flatten().map(|c| c.len()).sum();
-    let settings = PartSettings { compression: CompressionKind::Zstd, target_file_bytes: 512 << 20, interval_s: 60 };
+    let settings = PartSettings {
+        compression: CompressionKind::Zstd,
+        target_file_bytes: 512 << 20,
+        interval_s: 60,
+    };
 
     let started = Instant::now();
     let write = |ids: Vec<usize>| -> u64 {
@@ -74,7 +92,12 @@ fn main() {
             for c in &buckets[id] {
                 w.write(c).expect("write");
             }
-            bytes += w.finish().expect("finish").iter().map(|f| f.bytes).sum::<u64>();
+            bytes += w
+                .finish()
+                .expect("finish")
+                .iter()
+                .map(|f| f.bytes)
+                .sum::<u64>();
         }
         bytes
     };
@@ -85,7 +108,10 @@ fn main() {
                 s.spawn(move || write(ids))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("writer thread")).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("writer thread"))
+            .sum()
     });
     let seconds = started.elapsed().as_secs_f64();
     println!(

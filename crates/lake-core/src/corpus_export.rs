@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bucket_range::BucketRange;
+use crate::bucket_stream::{for_each_bucket, BucketFeed};
 use crate::cancel::CancelFlag;
 use crate::clickhouse_source::day_mints::mints_in_range;
-use crate::clickhouse_source::CandleSource;
+use crate::clickhouse_source::{CandleSource, FetchedBucket};
 use crate::corpus_config::{day_dir_name, CorpusSettings};
 use crate::corpus_manifest::{merge_shards, shard_manifest_name, DayManifest};
 use crate::error::{LakeError, Result};
@@ -132,24 +132,23 @@ fn already_done(
 
 /// Shared by the bucket workers of one export.
 struct DayContext {
-    source: Arc<CandleSource>,
+    feed: Arc<BucketFeed>,
     part: PartSettings,
     cancel: CancelFlag,
     progress: Progress,
 }
 
-/// Fetches and writes one bucket into `dir` (its files named relative to the day as `mint_bucket=<bb>/…`).
+/// Writes one fetched bucket into `dir` (its files named relative to the day as `mint_bucket=<bb>/…`).
 async fn write_bucket(
     ctx: Arc<DayContext>,
-    request: BucketRequest,
+    fetched: FetchedBucket,
     dir: PathBuf,
 ) -> Result<(Vec<WrittenFile>, FetchStats)> {
-    let fetched = ctx.source.fetch_bucket(&request, &ctx.cancel).await?;
     let stats = FetchStats {
         rows_fetched: fetched.rows_fetched,
         duplicates_dropped: fetched.duplicates_dropped,
     };
-    let rel = format!("mint_bucket={}", bucket_name(request.bucket));
+    let rel = format!("mint_bucket={}", bucket_name(fetched.bucket));
     let (part, cancel) = (ctx.part, ctx.cancel.clone());
     let files = blocking(move || {
         cancel.check()?;
@@ -199,8 +198,9 @@ pub async fn export_corpus(
     let corpus_dir = settings.interval_dir();
     std::fs::create_dir_all(&corpus_dir)
         .map_err(|e| LakeError::io("cannot create directory", &corpus_dir, &e))?;
+    let conn = source.conn.clone();
     let ctx = Arc::new(DayContext {
-        source: Arc::new(source),
+        feed: Arc::new(BucketFeed::ClickHouse(Box::new(source))),
         part: PartSettings {
             compression: settings.compression,
             target_file_bytes: settings.target_file_bytes,
@@ -238,7 +238,7 @@ pub async fn export_corpus(
         }
         let (start_s, end_s) = day_bounds_s(day)?;
         let mints = mints_in_range(
-            &ctx.source.conn,
+            &conn,
             &settings.chain,
             settings.interval.seconds(),
             start_s,
@@ -324,15 +324,14 @@ async fn export_whole_day(
     let target = Target::new(corpus_dir, name);
     let staging = blocking(move || Staging::begin(target, true)).await?;
     let staging_dir = staging.dir().to_owned();
-    let parts: Vec<(Vec<WrittenFile>, FetchStats)> = stream::iter(plan)
-        .map(|req| {
-            let dir = staging_dir.join(format!("mint_bucket={}", bucket_name(req.bucket)));
-            write_bucket(ctx.clone(), req, dir)
-        })
-        .buffered(concurrency)
-        .try_collect()
-        .await
-        .inspect_err(|_| ctx.cancel.cancel())?;
+    let consume = {
+        let ctx = ctx.clone();
+        move |fetched: FetchedBucket| {
+            let dir = staging_dir.join(format!("mint_bucket={}", bucket_name(fetched.bucket)));
+            write_bucket(ctx.clone(), fetched, dir)
+        }
+    };
+    let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, consume).await?;
     let stats = sum_stats(&parts);
     let files: Vec<WrittenFile> = parts.into_iter().flat_map(|(f, _)| f).collect();
     let manifest = DayManifest {
@@ -389,22 +388,23 @@ async fn export_shard(
                 .map_err(|e| LakeError::io("cannot remove", &stale, &e))?;
         }
     }
-    let day = day_dir.to_owned();
-    let parts: Vec<(Vec<WrittenFile>, FetchStats)> = stream::iter(plan)
-        .map(|req| {
+    let consume = {
+        let (ctx, day) = (ctx.clone(), day_dir.to_owned());
+        move |fetched: FetchedBucket| {
             let (ctx, day) = (ctx.clone(), day.clone());
             async move {
-                let target = Target::new(&day, &format!("mint_bucket={}", bucket_name(req.bucket)));
+                let target = Target::new(
+                    &day,
+                    &format!("mint_bucket={}", bucket_name(fetched.bucket)),
+                );
                 let staging = blocking(move || Staging::begin(target, true)).await?;
-                let out = write_bucket(ctx, req, staging.dir().to_owned()).await?;
+                let out = write_bucket(ctx, fetched, staging.dir().to_owned()).await?;
                 blocking(move || staging.publish()).await?;
-                Ok::<_, LakeError>(out)
+                Ok(out)
             }
-        })
-        .buffered(concurrency)
-        .try_collect()
-        .await
-        .inspect_err(|_| ctx.cancel.cancel())?;
+        }
+    };
+    let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, consume).await?;
     let stats = sum_stats(&parts);
     let files: Vec<WrittenFile> = parts.into_iter().flat_map(|(f, _)| f).collect();
     let manifest = DayManifest {

@@ -195,6 +195,7 @@ impl CorpusSource {
             }
         }
         Ok(FetchedBucket {
+            bucket: request.bucket,
             mints: out,
             rows_fetched: rows_read,
             duplicates_dropped: 0,

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::Value;
 
 use crate::alerts::{alerts_to_parquet, load_alerts, Alert, AlertsFormat};
+use crate::bucket_stream::{for_each_bucket, BucketFeed};
 use crate::cancel::CancelFlag;
 use crate::candles::MintCandles;
 use crate::clickhouse_source::{CandleSource, FetchedBucket};
@@ -117,50 +117,28 @@ impl AlertIndex {
     }
 }
 
-/// The candle source of a run: a ClickHouse server or the lake's own corpus.
-enum Feed {
-    ClickHouse(Box<CandleSource>),
-    Corpus(Arc<CorpusSource>),
-}
-
-impl Feed {
-    async fn open(
-        settings: &RunSettings,
-        plan: &[BucketRequest],
-    ) -> Result<(Self, SourceSnapshot)> {
-        match &settings.source {
-            SourceChoice::ClickHouse(cfg) => {
-                let (source, snapshot) =
-                    CandleSource::connect(cfg, &settings.chain, settings.interval.seconds())
-                        .await?;
-                Ok((Self::ClickHouse(Box::new(source)), snapshot))
-            }
-            SourceChoice::Corpus => {
-                let (lake, interval, chain, plan) = (
-                    settings.lake_root.clone(),
-                    settings.interval.spec().to_owned(),
-                    settings.chain.clone(),
-                    plan.to_vec(),
-                );
-                let source =
-                    blocking(move || CorpusSource::open(&lake, &interval, &chain, &plan)).await?;
-                let snapshot = source.snapshot();
-                Ok((Self::Corpus(Arc::new(source)), snapshot))
-            }
+/// Opens the run's candle source: a ClickHouse server or the lake's own corpus.
+async fn open_feed(
+    settings: &RunSettings,
+    plan: &[BucketRequest],
+) -> Result<(BucketFeed, SourceSnapshot)> {
+    match &settings.source {
+        SourceChoice::ClickHouse(cfg) => {
+            let (source, snapshot) =
+                CandleSource::connect(cfg, &settings.chain, settings.interval.seconds()).await?;
+            Ok((BucketFeed::ClickHouse(Box::new(source)), snapshot))
         }
-    }
-
-    async fn fetch_bucket(
-        &self,
-        request: &BucketRequest,
-        cancel: &CancelFlag,
-    ) -> Result<FetchedBucket> {
-        match self {
-            Self::ClickHouse(source) => source.fetch_bucket(request, cancel).await,
-            Self::Corpus(source) => {
-                let (source, request, cancel) = (source.clone(), request.clone(), cancel.clone());
-                blocking(move || source.fetch_bucket(&request, &cancel)).await
-            }
+        SourceChoice::Corpus => {
+            let (lake, interval, chain, plan) = (
+                settings.lake_root.clone(),
+                settings.interval.spec().to_owned(),
+                settings.chain.clone(),
+                plan.to_vec(),
+            );
+            let source =
+                blocking(move || CorpusSource::open(&lake, &interval, &chain, &plan)).await?;
+            let snapshot = source.snapshot();
+            Ok((BucketFeed::Corpus(Arc::new(source)), snapshot))
         }
     }
 }
@@ -184,7 +162,8 @@ struct BucketContext {
 }
 
 /// Coverage of every alert of the bucket's mints, then the kept windows' candles into the bucket's files.
-fn write_bucket(ctx: &BucketContext, bucket: u8, fetched: FetchedBucket) -> Result<BucketOutput> {
+fn write_bucket(ctx: &BucketContext, fetched: FetchedBucket) -> Result<BucketOutput> {
+    let bucket = fetched.bucket;
     ctx.cancel.check()?;
     crate::failpoint::hit("export.write_bucket");
     let name = format!("mint_bucket={}", bucket_name(bucket));
@@ -251,8 +230,7 @@ pub async fn export_run_slices(
     let index = AlertIndex::build(alerts, &settings)?;
     let plan = index.plan();
 
-    let (source, snapshot) = Feed::open(&settings, &plan).await?;
-    let source = Arc::new(source);
+    let (feed, snapshot) = open_feed(&settings, &plan).await?;
 
     let slice_root = staging.dir().join(settings.slice_dir());
     std::fs::create_dir_all(&slice_root)
@@ -276,29 +254,22 @@ pub async fn export_run_slices(
     });
 
     progress.phase(Phase::Exporting, Some(plan.len() as u32));
-    let outputs: Vec<BucketOutput> = stream::iter(plan)
-        .map(|request| {
-            let (source, ctx, cancel, progress) = (
-                source.clone(),
-                ctx.clone(),
-                cancel.clone(),
-                progress.clone(),
-            );
+    let consume = {
+        let (ctx, progress) = (ctx.clone(), progress.clone());
+        move |fetched: FetchedBucket| {
+            let (ctx, progress) = (ctx.clone(), progress.clone());
             async move {
-                let fetched = source.fetch_bucket(&request, &cancel).await?;
-                let bucket = request.bucket;
-                let out = blocking(move || write_bucket(&ctx, bucket, fetched)).await?;
+                let out = blocking(move || write_bucket(&ctx, fetched)).await?;
                 progress.bucket_done(
                     out.files.iter().map(|f| f.rows).sum(),
                     out.files.iter().map(|f| f.bytes).sum(),
                 );
-                Ok::<_, LakeError>(out)
+                Ok(out)
             }
-        })
-        .buffered(settings.concurrency)
-        .try_collect()
-        .await
-        .inspect_err(|_| cancel.cancel())?;
+        }
+    };
+    let outputs =
+        for_each_bucket(Arc::new(feed), plan, settings.concurrency, &cancel, consume).await?;
     cancel.check()?;
 
     progress.phase(Phase::Sealing, None);

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod bucket_range;
+pub mod bucket_stream;
 pub mod cancel;
 pub mod candles;
 pub mod clickhouse_source;

@@ -44,8 +44,9 @@ enum Value<'a> {
     Number(u32),
 }
 
-/// Builds the query for one chunk of mints; rows come as RowBinary, ordered by (mint, ts), each led by the
-/// marker byte. Without `FINAL`, duplicates are ordered so that the newest version (then the largest values)
+/// Builds the query for one chunk of mints; rows come as RowBinary, ordered by (bucket, mint, ts), each led by
+/// the marker byte. The bucket (first byte of SHA-1) leads the order so that one answer can cover many buckets
+/// and each bucket is complete as soon as the stream moves past it. Without `FINAL`, duplicates are ordered so that the newest version (then the largest values)
 /// comes first and wins.
 pub fn candle_query(
     conn: &Connection,
@@ -82,7 +83,7 @@ pub fn candle_query(
         in_list.push(Value::Text(""));
         terms.push("0".to_owned());
     }
-    let mut order = String::from("token_address, timestamp");
+    let mut order = String::from("substring(SHA1(token_address), 1, 1), token_address, timestamp");
     if !schema.supports_final() {
         if let Some(version) = &schema.version_column {
             order.push_str(&format!(", `{version}` DESC"));

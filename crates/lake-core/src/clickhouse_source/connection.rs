@@ -210,8 +210,47 @@ impl Connection {
         )
     }
 
-    /// Streams a query's answer in `format`, handing each piece to `sink`; the first piece may take
-    /// `connect_timeout`, each later one `send_receive_timeout`.
+    /// Sends a query; its answer is read with [`Connection::next_piece`].
+    pub fn cursor(
+        &self,
+        query: ::clickhouse::query::Query,
+        format: &str,
+    ) -> Result<::clickhouse::query::BytesCursor> {
+        query
+            .fetch_bytes(format)
+            .map_err(|e| self.map_client_error(&e))
+    }
+
+    /// The next piece of an answer, or `None` at its end. The first piece may take `connect_timeout`, each
+    /// later one `send_receive_timeout`; cancellation is checked before each.
+    pub async fn next_piece(
+        &self,
+        cursor: &mut ::clickhouse::query::BytesCursor,
+        first: bool,
+        cancel: &crate::cancel::CancelFlag,
+    ) -> Result<Option<bytes::Bytes>> {
+        cancel.check()?;
+        let limit = if first {
+            self.connect_timeout()
+        } else {
+            self.receive_timeout()
+        };
+        let next = tokio::time::timeout(limit, cursor.next())
+            .await
+            .map_err(|_| {
+                self.timeout_error(
+                    if first {
+                        "the first request"
+                    } else {
+                        "while streaming"
+                    },
+                    limit,
+                )
+            })?;
+        next.map_err(|e| self.map_client_error(&e))
+    }
+
+    /// Streams a query's answer in `format`, handing each piece to `sink`.
     pub async fn stream(
         &self,
         query: ::clickhouse::query::Query,
@@ -219,35 +258,13 @@ impl Connection {
         cancel: &crate::cancel::CancelFlag,
         mut sink: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
-        let mut cursor = query
-            .fetch_bytes(format)
-            .map_err(|e| self.map_client_error(&e))?;
+        let mut cursor = self.cursor(query, format)?;
         let mut first = true;
-        loop {
-            cancel.check()?;
-            let limit = if first {
-                self.connect_timeout()
-            } else {
-                self.receive_timeout()
-            };
-            let next = tokio::time::timeout(limit, cursor.next())
-                .await
-                .map_err(|_| {
-                    self.timeout_error(
-                        if first {
-                            "the first request"
-                        } else {
-                            "while streaming"
-                        },
-                        limit,
-                    )
-                })?;
+        while let Some(piece) = self.next_piece(&mut cursor, first, cancel).await? {
             first = false;
-            match next.map_err(|e| self.map_client_error(&e))? {
-                Some(chunk) => sink(&chunk)?,
-                None => return Ok(()),
-            }
+            sink(&piece)?;
         }
+        Ok(())
     }
 
     /// A whole (small) answer in `format`.

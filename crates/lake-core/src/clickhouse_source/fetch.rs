@@ -1,25 +1,22 @@
-//! Fetching one bucket's candles: query chunks in mint order, streamed through the RowBinary decoder.
+//! Fetching candles: a group of buckets per query stream, ordered by (bucket, mint, ts), each bucket handed on
+//! as soon as the stream has moved past it.
+//!
+//! One query per bucket would make the server read every index granule a bucket's mints touch, once per bucket
+//! (measured: 12x slower than one scan on 5,000 tokens). A few streams over contiguous bucket ranges read the
+//! table a few times at most, and the client still holds only the buckets in flight.
+
+use tokio::sync::mpsc;
 
 use crate::cancel::CancelFlag;
-use crate::candles::MintCandles;
-use crate::error::Result;
-use crate::fetch_plan::BucketRequest;
+use crate::error::{LakeError, Result};
+use crate::fetch_plan::{BucketRequest, MintRanges};
+use crate::manifest::SourceSnapshot;
 
 use super::candle_query::{candle_query, query_chunks};
 use super::connection::Connection;
 use super::row_binary::CandleDecoder;
+pub use super::row_binary::DecodedBucket as FetchedBucket;
 use super::table_schema::TableSchema;
-
-/// The candles of one bucket.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FetchedBucket {
-    /// One series per requested mint, in mint order (possibly empty).
-    pub mints: Vec<MintCandles>,
-    /// Rows the server sent.
-    pub rows_fetched: u64,
-    /// Rows dropped as duplicates of a (mint, ts) already received.
-    pub duplicates_dropped: u64,
-}
 
 /// Where a fetch reads from: the connection, the table's shape and the export's filters.
 #[derive(Debug, Clone)]
@@ -34,17 +31,22 @@ pub struct CandleSource {
     pub interval_s: u32,
 }
 
+/// The error for a bucket consumer that went away (it failed; its own error is the one to report).
+pub fn consumer_gone() -> LakeError {
+    LakeError::internal("the bucket writer stopped before the fetch finished")
+}
+
 impl CandleSource {
     /// Connects, reads the server's clock (the snapshot's `as_of`) and checks the table.
     pub async fn connect(
         config: &super::ClickHouseConfig,
         chain: &str,
         interval_s: u32,
-    ) -> Result<(Self, crate::manifest::SourceSnapshot)> {
+    ) -> Result<(Self, SourceSnapshot)> {
         let conn = Connection::new(config.clone())?;
         let info = conn.server_info().await?;
         let schema = super::load_table_schema(&conn).await?;
-        let snapshot = crate::manifest::SourceSnapshot::ClickHouse {
+        let snapshot = SourceSnapshot::ClickHouse {
             cluster: conn.endpoint().trim_start_matches("http://").to_owned(),
             database: config.database.clone(),
             table: config.table.clone(),
@@ -61,15 +63,21 @@ impl CandleSource {
         ))
     }
 
-    /// Fetches every requested range of one bucket. Cancellation is checked between pieces of the answer.
-    pub async fn fetch_bucket(
+    /// Fetches a group of buckets (sorted by bucket), sending each bucket to `tx` once it is complete.
+    pub async fn fetch_group(
         &self,
-        request: &BucketRequest,
+        group: &[BucketRequest],
+        tx: &mpsc::Sender<FetchedBucket>,
         cancel: &CancelFlag,
-    ) -> Result<FetchedBucket> {
-        let mut out = FetchedBucket::default();
-        for chunk in query_chunks(&request.mints) {
-            cancel.check()?;
+    ) -> Result<()> {
+        let mints: Vec<MintRanges> = group.iter().flat_map(|b| b.mints.iter().cloned()).collect();
+        let bucket_of: Vec<u8> = group
+            .iter()
+            .flat_map(|b| std::iter::repeat_n(b.bucket, b.mints.len()))
+            .collect();
+        let mut decoder = CandleDecoder::with_buckets(&mints, bucket_of);
+        let mut done = 0;
+        for chunk in query_chunks(&mints) {
             let query = candle_query(
                 &self.conn,
                 &self.schema,
@@ -77,17 +85,56 @@ impl CandleSource {
                 self.interval_s,
                 chunk,
             );
-            let mut decoder = CandleDecoder::new(chunk);
-            self.conn
-                .stream(query, "RowBinary", cancel, |bytes| {
-                    decoder.feed(bytes).map_err(|e| self.conn.decode_error(e))
-                })
-                .await?;
-            let decoded = decoder.finish().map_err(|e| self.conn.decode_error(e))?;
-            out.rows_fetched += decoded.rows_fetched;
-            out.duplicates_dropped += decoded.duplicates_dropped;
-            out.mints.extend(decoded.mints);
+            let mut cursor = self.conn.cursor(query, "RowBinary")?;
+            let mut first = true;
+            while let Some(piece) = self.conn.next_piece(&mut cursor, first, cancel).await? {
+                first = false;
+                decoder
+                    .feed(&piece)
+                    .map_err(|e| self.conn.decode_error(e))?;
+                for bucket in decoder.completed_buckets() {
+                    tx.send(bucket).await.map_err(|_| consumer_gone())?;
+                }
+            }
+            decoder
+                .end_of_answer()
+                .map_err(|e| self.conn.decode_error(e))?;
+            done += chunk.len();
+            for bucket in decoder.drain_buckets(done) {
+                tx.send(bucket).await.map_err(|_| consumer_gone())?;
+            }
         }
+        Ok(())
+    }
+
+    /// Fetches one bucket whole (for callers that want it in memory at once).
+    pub async fn fetch_bucket(
+        &self,
+        request: &BucketRequest,
+        cancel: &CancelFlag,
+    ) -> Result<FetchedBucket> {
+        let (tx, mut rx) = mpsc::channel(1);
+        let fetch = async move {
+            let sender = tx;
+            self.fetch_group(std::slice::from_ref(request), &sender, cancel)
+                .await
+        };
+        let collect = async {
+            let mut out = FetchedBucket {
+                bucket: request.bucket,
+                mints: Vec::new(),
+                rows_fetched: 0,
+                duplicates_dropped: 0,
+            };
+            while let Some(part) = rx.recv().await {
+                out.mints.extend(part.mints);
+                out.rows_fetched += part.rows_fetched;
+                out.duplicates_dropped += part.duplicates_dropped;
+            }
+            out
+        };
+        let (fetched, out) = tokio::join!(fetch, collect);
+        fetched?;
         Ok(out)
     }
 }

@@ -29,16 +29,34 @@ pub enum DecodeError {
     Garbled(String),
 }
 
-/// Decodes one query's answer for a sorted slice of requested mints.
+/// Decodes the answers for a list of requested mints in the order the queries return them (by bucket, then
+/// mint, then time), possibly over several queries, and hands out each bucket as soon as the stream has moved
+/// past it.
 pub struct CandleDecoder<'a> {
     requested: &'a [MintRanges],
+    bucket_of: Vec<u8>,
     index: HashMap<&'a [u8], usize>,
     out: Vec<MintCandles>,
+    counts: Vec<(u64, u64)>,
+    emitted: usize,
     current: Option<usize>,
     buf: Vec<u8>,
     exception: Option<Vec<u8>>,
     rows_fetched: u64,
     duplicates_dropped: u64,
+}
+
+/// The candles of one finished bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedBucket {
+    /// Bucket index.
+    pub bucket: u8,
+    /// One series per requested mint of the bucket, in order (possibly empty).
+    pub mints: Vec<MintCandles>,
+    /// Rows received for the bucket.
+    pub rows_fetched: u64,
+    /// Duplicate rows dropped in the bucket.
+    pub duplicates_dropped: u64,
 }
 
 /// What a finished stream produced.
@@ -53,10 +71,16 @@ pub struct Decoded {
 }
 
 impl<'a> CandleDecoder<'a> {
-    /// A decoder for rows of the given mints (sorted by mint, as the query orders them).
+    /// A decoder for rows of the given mints, sorted by mint, all in one bucket.
     pub fn new(requested: &'a [MintRanges]) -> Self {
+        Self::with_buckets(requested, vec![0; requested.len()])
+    }
+
+    /// A decoder for mints sorted by (bucket, mint), with the bucket of each.
+    pub fn with_buckets(requested: &'a [MintRanges], bucket_of: Vec<u8>) -> Self {
         Self {
             requested,
+            bucket_of,
             index: requested
                 .iter()
                 .enumerate()
@@ -66,6 +90,8 @@ impl<'a> CandleDecoder<'a> {
                 .iter()
                 .map(|m| MintCandles::new(m.mint.clone()))
                 .collect(),
+            counts: vec![(0, 0); requested.len()],
+            emitted: 0,
             current: None,
             buf: Vec::new(),
             exception: None,
@@ -102,6 +128,67 @@ impl<'a> CandleDecoder<'a> {
         }
         self.buf.drain(..pos);
         Ok(())
+    }
+
+    /// Ends one query's answer (more may follow for later mints): an exception or a cut-off row is an error.
+    pub fn end_of_answer(&mut self) -> Result<(), DecodeError> {
+        if let Some(text) = self.exception.take() {
+            return Err(DecodeError::Exception(
+                String::from_utf8_lossy(&text).into_owned(),
+            ));
+        }
+        if !self.buf.is_empty() {
+            return Err(DecodeError::Garbled(format!(
+                "the answer ended in the middle of a row ({} bytes left over)",
+                self.buf.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Buckets the stream has moved past (all of them once `upto` is the number of requested mints).
+    pub fn drain_buckets(&mut self, upto: usize) -> Vec<DecodedBucket> {
+        let mut out = Vec::new();
+        while self.emitted < upto {
+            let bucket = self.bucket_of[self.emitted];
+            let mut end = self.emitted;
+            while end < self.requested.len() && self.bucket_of[end] == bucket {
+                end += 1;
+            }
+            if end > upto {
+                break;
+            }
+            let (rows, dups) = self.counts[self.emitted..end]
+                .iter()
+                .fold((0, 0), |(r, d), &(a, b)| (r + a, d + b));
+            out.push(DecodedBucket {
+                bucket,
+                mints: self.out[self.emitted..end]
+                    .iter_mut()
+                    .map(std::mem::take)
+                    .collect(),
+                rows_fetched: rows,
+                duplicates_dropped: dups,
+            });
+            self.emitted = end;
+        }
+        out
+    }
+
+    /// Buckets that no later row can touch: those before the bucket of the mint being received.
+    pub fn completed_buckets(&mut self) -> Vec<DecodedBucket> {
+        let upto = match self.current {
+            Some(i) => {
+                let bucket = self.bucket_of[i];
+                let mut start = i;
+                while start > 0 && self.bucket_of[start - 1] == bucket {
+                    start -= 1;
+                }
+                start
+            }
+            None => 0,
+        };
+        self.drain_buckets(upto)
     }
 
     /// Ends the stream: an exception or a cut-off row is an error, never data.
@@ -164,7 +251,7 @@ impl<'a> CandleDecoder<'a> {
                         String::from_utf8_lossy(mint)
                     )));
                 };
-                if current.is_some_and(|c| c >= i) {
+                if current.is_some_and(|c| c >= i) || i < self.emitted {
                     return Err(DecodeError::Garbled("rows are not in mint order".into()));
                 }
                 self.current = Some(i);
@@ -179,6 +266,7 @@ impl<'a> CandleDecoder<'a> {
         let ohlcv = [f(0), f(1), f(2), f(3), f(4)];
         let ts_ms = i64::from(secs) * 1000;
         self.rows_fetched += 1;
+        self.counts[idx].0 += 1;
         if !self.requested[idx].contains(ts_ms) {
             return Err(DecodeError::Garbled(format!(
                 "a row at {ts_ms} ms for {}, outside the requested windows",
@@ -187,7 +275,10 @@ impl<'a> CandleDecoder<'a> {
         }
         let series = &mut self.out[idx];
         match series.ts_ms.last() {
-            Some(&last) if last == ts_ms => self.duplicates_dropped += 1,
+            Some(&last) if last == ts_ms => {
+                self.duplicates_dropped += 1;
+                self.counts[idx].1 += 1;
+            }
             Some(&last) if last > ts_ms => {
                 return Err(DecodeError::Garbled("rows are not in time order".into()));
             }
@@ -283,6 +374,42 @@ mod tests {
             );
             assert_eq!(out.mints[1].ts_ms, vec![60_000]);
         }
+    }
+
+    #[test]
+    fn buckets_are_handed_out_once_the_stream_moves_past_them() {
+        let req = vec![
+            MintRanges::new("a", vec![(0, 1_000_000)]),
+            MintRanges::new("b", vec![(0, 1_000_000)]),
+            MintRanges::new("c", vec![(0, 1_000_000)]),
+        ];
+        let mut d = CandleDecoder::with_buckets(&req, vec![3, 3, 9]);
+        d.feed(&row("a", 60, 1.0)).unwrap();
+        assert!(d.completed_buckets().is_empty());
+        d.feed(&row("b", 60, 1.0)).unwrap();
+        d.feed(&row("b", 60, 2.0)).unwrap();
+        assert!(d.completed_buckets().is_empty(), "b is still in bucket 3");
+        d.feed(&row("c", 60, 1.0)).unwrap();
+        let done = d.completed_buckets();
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            (
+                done[0].bucket,
+                done[0].mints.len(),
+                done[0].rows_fetched,
+                done[0].duplicates_dropped
+            ),
+            (3, 2, 3, 1)
+        );
+        d.end_of_answer().unwrap();
+        let rest = d.drain_buckets(3);
+        assert_eq!(rest.len(), 1);
+        assert_eq!((rest[0].bucket, rest[0].mints[0].len()), (9, 1));
+        // A row for a bucket already handed out is out of order.
+        assert!(matches!(
+            d.feed(&row("a", 120, 1.0)),
+            Err(DecodeError::Garbled(_))
+        ));
     }
 
     #[test]
