@@ -62,8 +62,8 @@ pub fn group_plan(plan: Vec<BucketRequest>, streams: usize) -> Vec<Vec<BucketReq
     groups
 }
 
-/// Fetches every bucket of the plan through `streams` concurrent streams and passes each to `consume` (one at a
-/// time per stream, overlapping the stream's next fetch). Results come back in bucket order. Any failure cancels
+/// Fetches every bucket of the plan through `streams` concurrent streams and passes each to `consume` (up to one
+/// per core at a time per stream, overlapping the stream's next fetch). Results come back in bucket order. Any failure cancels
 /// the other streams.
 pub async fn for_each_bucket<T, F, Fut>(
     feed: Arc<BucketFeed>,
@@ -78,6 +78,9 @@ where
     Fut: Future<Output = Result<T>> + Send,
 {
     let groups = group_plan(plan, streams);
+    let writers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
     // The first failure is the cause; everything after it is a consequence (cancelled streams, a channel whose
     // other end went away), so the first one recorded is the one reported.
     let first_failure: Arc<Mutex<Option<LakeError>>> = Arc::default();
@@ -96,15 +99,18 @@ where
             let (feed, consume, cancel, fail) =
                 (feed.clone(), consume.clone(), cancel.clone(), fail.clone());
             async move {
-                let (tx, mut rx) = mpsc::channel::<FetchedBucket>(1);
+                let (tx, rx) = mpsc::channel::<FetchedBucket>(1);
                 let producer = async { feed.fetch_group(group, tx, &cancel).await.map_err(&fail) };
-                let consumer = async {
-                    let mut out = Vec::new();
-                    while let Some(bucket) = rx.recv().await {
-                        out.push(consume(bucket).await.map_err(&fail)?);
-                    }
-                    Ok::<_, LakeError>(out)
-                };
+                // Buckets of one stream are written by up to `writers` workers at once, results kept in order.
+                let received =
+                    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+                let consumer = received
+                    .map(|bucket| {
+                        let (consume, fail) = (consume.clone(), fail.clone());
+                        async move { consume(bucket).await.map_err(fail) }
+                    })
+                    .buffered(writers)
+                    .try_collect::<Vec<T>>();
                 let (produced, consumed) = tokio::join!(producer, consumer);
                 produced?;
                 consumed

