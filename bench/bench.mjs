@@ -82,12 +82,12 @@ async function alertsFor(tokens, path) {
   writeFileSync(path, csv);
 }
 
-function exportRuns(alerts, label) {
+function exportRuns(alerts, label, concurrency = 4) {
   const runs = [];
   for (let i = 0; i < RUNS; i++) {
     runs.push(child('run', {
       data_root: join(work, label), run_id: 'bench', interval: '1m', window: `pre${PER_TOKEN - 1}_post0`, alerts_path: alerts,
-      overwrite: true, clickhouse: { host: url.hostname, port: Number(url.port), database: 'bench', table: 'ohlcv_candles', user: 'default' },
+      overwrite: true, concurrency, clickhouse: { host: url.hostname, port: Number(url.port), database: 'bench', table: 'ohlcv_candles', user: 'default' },
     }));
   }
   return best(runs, 'seconds');
@@ -105,8 +105,9 @@ log('floor: RowBinary over HTTP to /dev/null');
 const fl = floor();
 const allAlerts = join(work, 'alerts-all.csv');
 await alertsFor(TOKENS, allAlerts);
-log('exportRunSlices, all tokens');
+log('exportRunSlices, all tokens, concurrency 4 and 1');
 const ex = exportRuns(allAlerts, 'all');
+const ex1 = exportRuns(allAlerts, 'all', 1);
 const smallTokens = Math.max(1, Math.round(1_000_000 / PER_TOKEN));
 const smallAlerts = join(work, 'alerts-1m.csv');
 await alertsFor(smallTokens, smallAlerts);
@@ -137,7 +138,8 @@ const table = `
 | rows in the table | ${rows.toLocaleString('en-US')} (${TOKENS} tokens x ${PER_TOKEN} 1m candles) |
 | floor: RowBinary of the same rows over HTTP to /dev/null (best of ${RUNS}) | ${fmt(fl.seconds)} s, ${fmt(floorRps / 1e6)} M rows/s |
 | exportRunSlices, zstd, concurrency 4 (best of ${RUNS}) | ${fmt(ex.seconds)} s, ${fmt(ex.rows / ex.seconds / 1e6)} M rows/s |
-| export / floor (rows/s) | ${fmt(ex.rows / ex.seconds / floorRps)}x (target >= 0.8x) |
+| exportRunSlices, concurrency 1 (one stream) | ${fmt(ex1.seconds)} s, ${fmt(ex1.rows / ex1.seconds / 1e6)} M rows/s |
+| export / floor (rows/s), concurrency 4 / 1 | ${fmt(ex.rows / ex.seconds / floorRps)}x / ${fmt(ex1.rows / ex1.seconds / floorRps)}x (target >= 0.8x) |
 | exportCorpus, ${days} days (best of ${RUNS}) | ${fmt(corpus.seconds)} s, ${fmt(corpus.rows / corpus.seconds / 1e6)} M rows/s |
 | writer alone, ${wr.one.rows.toLocaleString('en-US')} rows -> 256 buckets, 1 thread / 2 threads | ${fmt(wr.one.seconds)} s / ${fmt(wr.two.seconds)} s (Polars sink measured here: ~1.8 s) |
 | output bytes per row (export / writer bench) | ${fmt(ex.bytes / ex.rows)} / ${fmt(wr.one.bytes_per_row)} (target <= 31) |

@@ -61,16 +61,19 @@ start() {
 XML
   # `tester` has a password so that the tests can prove authentication errors and password redaction;
   # `limited` hits max_result_rows after rows were already sent, which is how 18.16 produces an exception in the
-  # middle of a 200 answer (the tests prove it fails the export instead of becoming rows).
+  # middle of a 200 answer (the tests prove it fails the export instead of becoming rows); `reader` is read-only
+  # (readonly=1: no settings may be sent), as production users often are.
   cat > "$dir/users.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
   <profiles>
     <default><max_memory_usage>4000000000</max_memory_usage></default>
+    <readonly><readonly>1</readonly></readonly>
     <limited><max_memory_usage>4000000000</max_memory_usage><max_result_rows>50000</max_result_rows><max_block_size>1000</max_block_size><result_overflow_mode>throw</result_overflow_mode></limited>
   </profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>
+    <reader><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>readonly</profile><quota>default</quota></reader>
     <limited><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>limited</profile><quota>default</quota></limited>
     <tester><password>s3cret-pa55</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></tester>
   </users>

@@ -12,16 +12,25 @@ use super::connection::Connection;
 use super::row_binary::ROW_MARKER;
 use super::table_schema::TableSchema;
 
-/// Rough SQL length per query, far under the server's default `max_query_size` (256 KiB).
-const MAX_SQL_BYTES: usize = 160 * 1024;
+/// SQL length per query when the server's default `max_query_size` (256 KiB) applies.
+pub const DEFAULT_SQL_BUDGET: usize = 200 * 1024;
+/// SQL length per query when the user may raise `max_query_size`: one query per stream in practice, so the table
+/// is read once per stream instead of once per 200 KiB of mints.
+pub const LARGE_SQL_BUDGET: usize = 48 << 20;
 
-/// Block lengths tried, in seconds: from a minute to about a year.
-const BLOCK_LADDER: [u32; 14] = [
+/// Block lengths tried, in seconds: from a minute to about a year, each at most twice the one before, so a block
+/// is never more than a window long and a window's rows are fetched at most three times over.
+const BLOCK_LADDER: [u32; 21] = [
     60,
+    120,
     300,
+    600,
     900,
+    1800,
     3600,
+    7200,
     4 * 3600,
+    8 * 3600,
     12 * 3600,
     86_400,
     2 * 86_400,
@@ -29,7 +38,9 @@ const BLOCK_LADDER: [u32; 14] = [
     8 * 86_400,
     16 * 86_400,
     32 * 86_400,
+    64 * 86_400,
     128 * 86_400,
+    256 * 86_400,
     512 * 86_400,
 ];
 
@@ -41,8 +52,8 @@ fn seconds_range(start_ms: i64, end_ms: i64) -> Option<(u32, u32)> {
     (lo < hi).then_some((lo as u32, hi as u32))
 }
 
-/// The block length for a set of windows: about a quarter of the median window, so each window needs a handful
-/// of blocks and rounding adds at most about half a window of rows.
+/// The block length for a set of windows: about half the median window, so each window needs two or three blocks
+/// (short SQL) and rounding adds at most about one window of rows.
 pub fn block_seconds(mints: &[MintRanges], interval_s: u32) -> u32 {
     let mut spans: Vec<i64> = mints
         .iter()
@@ -53,7 +64,7 @@ pub fn block_seconds(mints: &[MintRanges], interval_s: u32) -> u32 {
     }
     let mid = spans.len() / 2;
     let median = *spans.select_nth_unstable(mid).1;
-    let want = (median / 4).max(i64::from(interval_s));
+    let want = (median / 2).max(i64::from(interval_s));
     BLOCK_LADDER
         .iter()
         .copied()
@@ -75,13 +86,14 @@ pub fn blocks_of(m: &MintRanges, block_s: u32) -> Vec<u32> {
 }
 
 /// Splits the mints into runs whose SQL stays small; each run is one query, in request order.
-pub fn query_chunks(mints: &[MintRanges], block_s: u32) -> Vec<&[MintRanges]> {
+pub fn query_chunks(mints: &[MintRanges], block_s: u32, budget: usize) -> Vec<&[MintRanges]> {
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut size = 0;
     for (i, m) in mints.iter().enumerate() {
-        let cost = (m.mint.len() + 8) * (1 + blocks_of(m, block_s).len()) + 16;
-        if i > start && size + cost > MAX_SQL_BYTES {
+        // Quotes, escapes, separators and a block number of up to ten digits per pair.
+        let cost = (2 * m.mint.len() + 20) * (1 + blocks_of(m, block_s).len()) + 16;
+        if i > start && size + cost > budget {
             chunks.push(&mints[start..i]);
             start = i;
             size = 0;
@@ -168,14 +180,14 @@ mod tests {
             blocks_of(&m, 60),
             (0..60).chain(120..121).collect::<Vec<_>>()
         );
-        // A window of 31 minutes gets blocks of 15 minutes; one of 5001 minutes gets blocks of a day.
+        // A window of 31 minutes gets blocks of half an hour; one of 5001 minutes gets blocks of two days.
         assert_eq!(
             block_seconds(&[MintRanges::new("m", vec![(0, 31 * 60_000)])], 60),
-            900
+            1800
         );
         assert_eq!(
             block_seconds(&[MintRanges::new("m", vec![(0, 5001 * 60_000)])], 60),
-            86_400
+            2 * 86_400
         );
     }
 
@@ -184,11 +196,12 @@ mod tests {
         let mints: Vec<MintRanges> = (0..5000)
             .map(|i| MintRanges::new(format!("{i:044}"), vec![(0, 60_000), (120_000, 180_000)]))
             .collect();
-        let chunks = query_chunks(&mints, 60);
+        let chunks = query_chunks(&mints, 60, DEFAULT_SQL_BUDGET);
         assert!(chunks.len() > 1);
         let rejoined: Vec<&MintRanges> = chunks.iter().flat_map(|c| c.iter()).collect();
         assert_eq!(rejoined.len(), mints.len());
         assert!(rejoined.iter().zip(&mints).all(|(a, b)| a.mint == b.mint));
-        assert!(query_chunks(&[], 60).is_empty());
+        assert!(query_chunks(&[], 60, DEFAULT_SQL_BUDGET).is_empty());
+        assert_eq!(query_chunks(&mints, 60, LARGE_SQL_BUDGET).len(), 1);
     }
 }

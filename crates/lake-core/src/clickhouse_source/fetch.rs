@@ -12,7 +12,9 @@ use crate::error::{LakeError, Result};
 use crate::fetch_plan::{BucketRequest, MintRanges};
 use crate::manifest::SourceSnapshot;
 
-use super::candle_query::{block_seconds, candle_query, query_chunks};
+use super::candle_query::{
+    block_seconds, candle_query, query_chunks, DEFAULT_SQL_BUDGET, LARGE_SQL_BUDGET,
+};
 use super::connection::Connection;
 use super::row_binary::CandleDecoder;
 pub use super::row_binary::DecodedBucket as FetchedBucket;
@@ -29,7 +31,12 @@ pub struct CandleSource {
     pub chain: String,
     /// `interval_seconds` filter.
     pub interval_s: u32,
+    /// Whether this user may raise `max_query_size` (read-only users may not), allowing one long query per stream.
+    pub large_queries: bool,
 }
+
+/// `max_query_size` sent with long queries.
+const LARGE_MAX_QUERY_SIZE: usize = 64 << 20;
 
 /// The error for a bucket consumer that went away (it failed; its own error is the one to report).
 pub fn consumer_gone() -> LakeError {
@@ -46,6 +53,15 @@ impl CandleSource {
         let conn = Connection::new(config.clone())?;
         let info = conn.server_info().await?;
         let schema = super::load_table_schema(&conn).await?;
+        // A read-only (readonly=1) user cannot change settings: probe once, and fall back to short queries.
+        let large_queries = conn
+            .query_text(
+                conn.client()
+                    .query("SELECT 1")
+                    .with_setting("max_query_size", LARGE_MAX_QUERY_SIZE.to_string()),
+            )
+            .await
+            .is_ok();
         let snapshot = SourceSnapshot::ClickHouse {
             cluster: conn.endpoint().trim_start_matches("http://").to_owned(),
             database: config.database.clone(),
@@ -58,6 +74,7 @@ impl CandleSource {
                 schema,
                 chain: chain.to_owned(),
                 interval_s,
+                large_queries,
             },
             snapshot,
         ))
@@ -78,8 +95,13 @@ impl CandleSource {
         let mut decoder = CandleDecoder::with_buckets(&mints, bucket_of);
         let block_s = block_seconds(&mints, self.interval_s);
         let mut done = 0;
-        for chunk in query_chunks(&mints, block_s) {
-            let query = candle_query(
+        let budget = if self.large_queries {
+            LARGE_SQL_BUDGET
+        } else {
+            DEFAULT_SQL_BUDGET
+        };
+        for chunk in query_chunks(&mints, block_s, budget) {
+            let mut query = candle_query(
                 &self.conn,
                 &self.schema,
                 &self.chain,
@@ -87,6 +109,9 @@ impl CandleSource {
                 chunk,
                 block_s,
             );
+            if self.large_queries {
+                query = query.with_setting("max_query_size", LARGE_MAX_QUERY_SIZE.to_string());
+            }
             let mut cursor = self.conn.cursor(query, "RowBinary")?;
             let mut first = true;
             while let Some(piece) = self.conn.next_piece(&mut cursor, first, cancel).await? {
