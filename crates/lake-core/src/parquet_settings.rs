@@ -14,14 +14,18 @@ pub const CREATED_BY: &str = concat!("quantbot-lake ", env!("CARGO_PKG_VERSION")
 /// Rows per row group: small enough for row-group statistics to prune time ranges, large enough to compress well.
 pub const ROW_GROUP_ROWS: usize = 262_144;
 
-/// zstd level: measured on candle data, level 3 compresses within a few percent of higher levels at ≈370 MB/s per core.
-const ZSTD_LEVEL: i32 = 3;
+/// Rows per data page at most (pages also end at 1 MiB): every page is one zstd call, and each call resets a
+/// compression context (measured: 17% of the writer's instructions went to that reset with 20,000-row pages).
+pub const PAGE_ROWS: usize = 131_072;
+
+/// zstd level: measured on 10M candle rows, level 1 writes within 0.5% of level 3's bytes in 75% of its time.
+const ZSTD_LEVEL: i32 = 1;
 
 /// The codec of the data files (SPEC §3 `compression`), honoured exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CompressionKind {
-    /// zstd level 3.
+    /// zstd (level 1).
     #[default]
     Zstd,
     /// Snappy.
@@ -83,7 +87,8 @@ pub fn writer_properties(kind: FileKind, compression: CompressionKind) -> Writer
         .set_created_by(CREATED_BY.to_owned())
         .set_compression(compression.codec())
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS);
     match kind {
         FileKind::Table => builder.build(),
         FileKind::Candles => {
