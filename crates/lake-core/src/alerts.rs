@@ -9,14 +9,13 @@ use arrow_array::types::{
     Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, Int64Array, StringArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 
 use crate::error::{LakeError, Result};
-use crate::parquet_settings::{arrow_writer_options, CompressionKind, FileKind};
+use crate::parquet_settings::{table_bytes, CompressionKind};
 
 /// Earliest accepted alert time (0001-01-01T00:00:00Z), in epoch ms.
 const MIN_TS_MS: i64 = -62_135_596_800_000;
@@ -415,18 +414,5 @@ pub fn alerts_to_parquet(alerts: &[Alert], compression: CompressionKind) -> Resu
         )),
         Arc::new(Int64Array::from_iter_values(alerts.iter().map(|a| a.ts_ms))),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| LakeError::internal(format!("building the alerts table: {e}")))?;
-    let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new_with_options(
-        &mut out,
-        schema,
-        arrow_writer_options(FileKind::Table, compression),
-    )
-    .map_err(|e| LakeError::internal(format!("writing the alerts table: {e}")))?;
-    writer
-        .write(&batch)
-        .and_then(|_| writer.close().map(|_| ()))
-        .map_err(|e| LakeError::internal(format!("writing the alerts table: {e}")))?;
-    Ok(out)
+    table_bytes(schema, columns, compression, "the alerts table")
 }

@@ -10,25 +10,15 @@ use crate::clickhouse_source::ClickHouseConfig;
 use crate::error::{LakeError, Result};
 use crate::interval::Interval;
 use crate::parquet_settings::CompressionKind;
-use crate::run_config::{parse_config, MAX_CONCURRENCY, MAX_TARGET_FILE_MB};
+use crate::run_config::{
+    default_chain, default_compression, default_concurrency, default_target_file_mb, in_range,
+    parse_config, MAX_CONCURRENCY, MAX_TARGET_FILE_MB,
+};
 
 /// Most days one export may cover (about 27 years).
 pub const MAX_DAYS: i64 = 10_000;
 /// Most mints in a `mint_filter`.
 pub const MAX_MINT_FILTER: usize = 1_000_000;
-
-fn default_chain() -> String {
-    "solana".to_owned()
-}
-fn default_compression() -> String {
-    "zstd".to_owned()
-}
-fn default_target_file_mb() -> u64 {
-    512
-}
-fn default_concurrency() -> u64 {
-    4
-}
 
 /// The corpus config as callers send it (snake_case).
 #[derive(Debug, Clone, Deserialize)]
@@ -150,18 +140,8 @@ impl CorpusConfig {
                 Some(list)
             }
         };
-        let target_mb = self.target_file_mb;
-        if !(1..=MAX_TARGET_FILE_MB).contains(&target_mb) {
-            return Err(LakeError::invalid_config(format!(
-                "invalid target_file_mb {target_mb}: give a whole number from 1 to {MAX_TARGET_FILE_MB}"
-            )));
-        }
-        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
-            return Err(LakeError::invalid_config(format!(
-                "invalid concurrency {}: give a whole number from 1 to {MAX_CONCURRENCY}",
-                self.concurrency
-            )));
-        }
+        let target_mb = in_range("target_file_mb", self.target_file_mb, 1, MAX_TARGET_FILE_MB)?;
+        let concurrency = in_range("concurrency", self.concurrency, 1, MAX_CONCURRENCY)?;
         Ok(CorpusSettings {
             lake_root: PathBuf::from(&self.data_root).join("lake"),
             interval: Interval::parse(&self.interval)?,
@@ -177,7 +157,7 @@ impl CorpusConfig {
                 None => BucketRange::ALL,
             },
             overwrite: self.overwrite,
-            concurrency: self.concurrency as usize,
+            concurrency: concurrency as usize,
             clickhouse: self.clickhouse,
         })
     }

@@ -303,13 +303,26 @@ pub async fn export_corpus(
     })
 }
 
-fn sum_stats(parts: &[(Vec<WrittenFile>, FetchStats)]) -> FetchStats {
-    parts
+/// The files, counters and sealed manifest of what the bucket workers wrote for a day (or a shard of it).
+fn day_manifest(
+    parts: Vec<(Vec<WrittenFile>, FetchStats)>,
+    meta: DayManifest,
+) -> (Vec<WrittenFile>, FetchStats, Value) {
+    let stats = parts
         .iter()
         .fold(FetchStats::default(), |a, (_, s)| FetchStats {
             rows_fetched: a.rows_fetched + s.rows_fetched,
             duplicates_dropped: a.duplicates_dropped + s.duplicates_dropped,
-        })
+        });
+    let files: Vec<WrittenFile> = parts.into_iter().flat_map(|(f, _)| f).collect();
+    let manifest = DayManifest {
+        created_at: now_iso(),
+        files: files.clone(),
+        stats,
+        ..meta
+    }
+    .to_json();
+    (files, stats, manifest)
 }
 
 /// One machine, all buckets: the whole day is staged beside its final place and published in one rename.
@@ -332,15 +345,7 @@ async fn export_whole_day(
         }
     };
     let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, consume).await?;
-    let stats = sum_stats(&parts);
-    let files: Vec<WrittenFile> = parts.into_iter().flat_map(|(f, _)| f).collect();
-    let manifest = DayManifest {
-        created_at: now_iso(),
-        files: files.clone(),
-        stats,
-        ..meta
-    }
-    .to_json();
+    let (files, stats, manifest) = day_manifest(parts, meta);
     let cancel = ctx.cancel.clone();
     blocking(move || {
         write_file(
@@ -405,15 +410,7 @@ async fn export_shard(
         }
     };
     let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, consume).await?;
-    let stats = sum_stats(&parts);
-    let files: Vec<WrittenFile> = parts.into_iter().flat_map(|(f, _)| f).collect();
-    let manifest = DayManifest {
-        created_at: now_iso(),
-        files: files.clone(),
-        stats,
-        ..meta
-    }
-    .to_json();
+    let (files, stats, manifest) = day_manifest(parts, meta);
     let day = day_dir.to_owned();
     let sealed = blocking(move || {
         write_atomically(&day, &shard_name, &manifest_bytes(&manifest))?;

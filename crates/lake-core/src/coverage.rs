@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
 
 use crate::alerts::Alert;
 use crate::candles::MintCandles;
 use crate::error::{LakeError, Result};
-use crate::parquet_settings::{arrow_writer_options, CompressionKind, FileKind};
+use crate::parquet_settings::{table_bytes, CompressionKind};
 use crate::window::{WindowSlice, WindowSpec};
 
 /// How complete an alert's window is.
@@ -186,20 +185,7 @@ pub fn coverage_to_parquet(rows: &[CoverageRow], compression: CompressionKind) -
         Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.kept)))),
     ];
     let schema = coverage_schema();
-    let batch = RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| LakeError::internal(format!("building the coverage table: {e}")))?;
-    let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new_with_options(
-        &mut out,
-        schema,
-        arrow_writer_options(FileKind::Table, compression),
-    )
-    .map_err(|e| LakeError::internal(format!("writing the coverage table: {e}")))?;
-    writer
-        .write(&batch)
-        .and_then(|_| writer.close().map(|_| ()))
-        .map_err(|e| LakeError::internal(format!("writing the coverage table: {e}")))?;
-    Ok(out)
+    table_bytes(schema, columns, compression, "the coverage table")
 }
 
 #[cfg(test)]

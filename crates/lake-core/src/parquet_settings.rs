@@ -129,3 +129,24 @@ pub fn arrow_writer_options(
         .with_properties(writer_properties(kind, compression))
         .with_skip_arrow_metadata(true)
 }
+
+/// A small table (coverage, stored alerts) as the bytes of one Parquet file with the table layout.
+pub fn table_bytes(
+    schema: arrow_schema::SchemaRef,
+    columns: Vec<arrow_array::ArrayRef>,
+    compression: CompressionKind,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let fail = |e: &dyn std::fmt::Display| LakeError::internal(format!("writing {what}: {e}"));
+    let batch = arrow_array::RecordBatch::try_new(schema.clone(), columns).map_err(|e| fail(&e))?;
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new_with_options(
+        &mut out,
+        schema,
+        arrow_writer_options(FileKind::Table, compression),
+    )
+    .map_err(|e| fail(&e))?;
+    writer.write(&batch).map_err(|e| fail(&e))?;
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(out)
+}

@@ -18,13 +18,13 @@ pub const MAX_THRESHOLD: u64 = 100_000_000;
 /// Largest number of queries in flight.
 pub const MAX_CONCURRENCY: u64 = 64;
 
-fn default_chain() -> String {
+pub(crate) fn default_chain() -> String {
     "solana".to_owned()
 }
-fn default_compression() -> String {
+pub(crate) fn default_compression() -> String {
     "zstd".to_owned()
 }
-fn default_target_file_mb() -> u64 {
+pub(crate) fn default_target_file_mb() -> u64 {
     512
 }
 fn default_min_required_pre() -> u64 {
@@ -33,7 +33,7 @@ fn default_min_required_pre() -> u64 {
 fn default_target_total() -> u64 {
     5000
 }
-fn default_concurrency() -> u64 {
+pub(crate) fn default_concurrency() -> u64 {
     4
 }
 fn default_source() -> String {
@@ -149,7 +149,8 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn in_range(name: &str, value: u64, min: u64, max: u64) -> Result<u64> {
+/// `value` when it lies in `[min, max]`, else `INVALID_CONFIG` naming the field and the range.
+pub(crate) fn in_range(name: &str, value: u64, min: u64, max: u64) -> Result<u64> {
     if (min..=max).contains(&value) {
         Ok(value)
     } else {

@@ -192,18 +192,8 @@ impl<'a> CandleDecoder<'a> {
     }
 
     /// Ends the stream: an exception or a cut-off row is an error, never data.
-    pub fn finish(self) -> Result<Decoded, DecodeError> {
-        if let Some(text) = self.exception {
-            return Err(DecodeError::Exception(
-                String::from_utf8_lossy(&text).into_owned(),
-            ));
-        }
-        if !self.buf.is_empty() {
-            return Err(DecodeError::Garbled(format!(
-                "the answer ended in the middle of a row ({} bytes left over)",
-                self.buf.len()
-            )));
-        }
+    pub fn finish(mut self) -> Result<Decoded, DecodeError> {
+        self.end_of_answer()?;
         Ok(Decoded {
             mints: self.out,
             rows_fetched: self.rows_fetched,
@@ -214,25 +204,9 @@ impl<'a> CandleDecoder<'a> {
     /// Decodes the row at `pos` (its marker already checked); `None` when the row is not complete yet.
     fn decode_row(&mut self, pos: usize) -> Result<Option<usize>, DecodeError> {
         let buf = &self.buf;
-        let mut p = pos + 1;
-        let mut len: u64 = 0;
-        let mut shift = 0;
-        loop {
-            let Some(&b) = buf.get(p) else {
-                return Ok(None);
-            };
-            p += 1;
-            len |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-            if shift > 63 {
-                return Err(DecodeError::Garbled(
-                    "a string length is not valid LEB128".into(),
-                ));
-            }
-        }
+        let Some((len, p)) = read_length(buf, pos + 1)? else {
+            return Ok(None);
+        };
         if len > MAX_MINT_BYTES {
             return Err(DecodeError::Garbled(format!("a mint of {len} bytes")));
         }
@@ -286,6 +260,29 @@ impl<'a> CandleDecoder<'a> {
     }
 }
 
+/// A RowBinary string length (LEB128) at `p`: the length and the position after it, or `None` when the bytes
+/// end first.
+fn read_length(buf: &[u8], mut p: usize) -> Result<Option<(u64, usize)>, DecodeError> {
+    let mut len: u64 = 0;
+    let mut shift = 0;
+    loop {
+        let Some(&b) = buf.get(p) else {
+            return Ok(None);
+        };
+        p += 1;
+        len |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(Some((len, p)));
+        }
+        shift += 7;
+        if shift > 63 {
+            return Err(DecodeError::Garbled(
+                "a string length is not valid LEB128".into(),
+            ));
+        }
+    }
+}
+
 /// Decodes a whole answer of `(marker, String)` rows; a missing marker at a row start is an appended exception.
 pub fn decode_marked_strings(body: &[u8]) -> Result<Vec<String>, DecodeError> {
     let mut out = Vec::new();
@@ -297,23 +294,10 @@ pub fn decode_marked_strings(body: &[u8]) -> Result<Vec<String>, DecodeError> {
             ));
         }
         p += 1;
-        let (mut len, mut shift) = (0u64, 0);
-        loop {
-            let &b = body.get(p).ok_or_else(|| {
-                DecodeError::Garbled("the answer ended inside a string length".into())
-            })?;
-            p += 1;
-            len |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-            if shift > 63 {
-                return Err(DecodeError::Garbled(
-                    "a string length is not valid LEB128".into(),
-                ));
-            }
-        }
+        let (len, next) = read_length(body, p)?.ok_or_else(|| {
+            DecodeError::Garbled("the answer ended inside a string length".into())
+        })?;
+        p = next;
         if len > MAX_MINT_BYTES || p + len as usize > body.len() {
             return Err(DecodeError::Garbled(
                 "the answer ended inside a string".into(),
