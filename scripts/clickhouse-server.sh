@@ -15,15 +15,15 @@ find_server() {
 }
 
 install_server() {
-  if [ -n "$(find_server)" ]; then return; fi
+  if [ -n "$(find_server)" ] && command -v curl >/dev/null; then return; fi
   if [ "$(id -u)" != 0 ]; then
-    log "clickhouse-server is not installed; run 'sudo apt-get install -y clickhouse-server' (Debian) and retry"
+    log "clickhouse-server or curl is not installed; run 'sudo apt-get install -y clickhouse-server curl' (Debian) and retry"
     exit 1
   fi
   log "installing Debian's clickhouse-server"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends clickhouse-server >&2
+  apt-get install -y -qq --no-install-recommends clickhouse-server curl >&2
 }
 
 free_port() {
