@@ -1,7 +1,6 @@
 //! Driving an export's fetches: a few concurrent streams over contiguous bucket ranges, each bucket handed to
 //! the caller's consumer as soon as it is complete, while the stream goes on fetching the next.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -62,25 +61,58 @@ pub fn group_plan(plan: Vec<BucketRequest>, streams: usize) -> Vec<Vec<BucketReq
     groups
 }
 
-/// Fetches every bucket of the plan through `streams` concurrent streams and passes each to `consume` (up to one
-/// per core at a time per stream, overlapping the stream's next fetch). Results come back in bucket order. Any failure cancels
-/// the other streams.
-pub async fn for_each_bucket<T, F, Fut>(
+/// Receives one stream's candles, bucket by bucket: `begin`, then the bucket's mints in order over one or more
+/// `add` calls, then `end`. Runs on a blocking thread, so it may encode and write directly.
+pub trait BucketSink: Send + 'static {
+    /// What a finished bucket yields.
+    type Output: Send + 'static;
+    /// A new bucket starts.
+    fn begin(&mut self, bucket: u8) -> Result<()>;
+    /// The next finished mints of the current bucket.
+    fn add(&mut self, piece: FetchedBucket) -> Result<()>;
+    /// The current bucket is complete.
+    fn end(&mut self) -> Result<Self::Output>;
+}
+
+/// Hands every piece of one stream to a sink, turning bucket changes into `begin`/`end`.
+fn drain_into<S: BucketSink>(
+    mut sink: S,
+    mut rx: mpsc::Receiver<FetchedBucket>,
+) -> Result<Vec<S::Output>> {
+    let mut outputs = Vec::new();
+    let mut current: Option<u8> = None;
+    while let Some(piece) = rx.blocking_recv() {
+        if current != Some(piece.bucket) {
+            if current.is_some() {
+                outputs.push(sink.end()?);
+            }
+            sink.begin(piece.bucket)?;
+            current = Some(piece.bucket);
+        }
+        sink.add(piece)?;
+    }
+    if current.is_some() {
+        outputs.push(sink.end()?);
+    }
+    Ok(outputs)
+}
+
+/// Fetches every bucket of the plan through `streams` concurrent streams; each stream's mints go, as soon as they
+/// are complete, to a sink of its own (from `make_sink`) on a blocking thread, so memory holds a few mints per
+/// stream rather than whole buckets. Results come back in bucket order. The first failure cancels the rest and is
+/// the one reported.
+pub async fn for_each_bucket<S, F>(
     feed: Arc<BucketFeed>,
     plan: Vec<BucketRequest>,
     streams: usize,
     cancel: &CancelFlag,
-    consume: F,
-) -> Result<Vec<T>>
+    make_sink: F,
+) -> Result<Vec<S::Output>>
 where
-    T: Send + 'static,
-    F: Fn(FetchedBucket) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<T>> + Send,
+    S: BucketSink,
+    F: Fn() -> S + Clone + Send + 'static,
 {
     let groups = group_plan(plan, streams);
-    let writers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
     // The first failure is the cause; everything after it is a consequence (cancelled streams, a channel whose
     // other end went away), so the first one recorded is the one reported.
     let first_failure: Arc<Mutex<Option<LakeError>>> = Arc::default();
@@ -94,23 +126,22 @@ where
             err
         }
     };
-    let outcome: Result<Vec<Vec<T>>> = stream::iter(groups)
+    let outcome: Result<Vec<Vec<S::Output>>> = stream::iter(groups)
         .map(|group| {
-            let (feed, consume, cancel, fail) =
-                (feed.clone(), consume.clone(), cancel.clone(), fail.clone());
+            let (feed, make_sink, cancel, fail) = (
+                feed.clone(),
+                make_sink.clone(),
+                cancel.clone(),
+                fail.clone(),
+            );
             async move {
-                let (tx, rx) = mpsc::channel::<FetchedBucket>(1);
+                let (tx, rx) = mpsc::channel::<FetchedBucket>(PIECES_IN_FLIGHT);
                 let producer = async { feed.fetch_group(group, tx, &cancel).await.map_err(&fail) };
-                // Buckets of one stream are written by up to `writers` workers at once, results kept in order.
-                let received =
-                    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
-                let consumer = received
-                    .map(|bucket| {
-                        let (consume, fail) = (consume.clone(), fail.clone());
-                        async move { consume(bucket).await.map_err(fail) }
-                    })
-                    .buffered(writers)
-                    .try_collect::<Vec<T>>();
+                let consumer = async {
+                    blocking(move || drain_into(make_sink(), rx))
+                        .await
+                        .map_err(&fail)
+                };
                 let (produced, consumed) = tokio::join!(producer, consumer);
                 produced?;
                 consumed
@@ -119,18 +150,18 @@ where
         .buffered(streams.max(1))
         .try_collect()
         .await;
-    let per_group = match outcome {
-        Ok(v) => v,
-        Err(err) => {
-            return Err(first_failure
-                .lock()
-                .ok()
-                .and_then(|mut s| s.take())
-                .unwrap_or(err))
-        }
-    };
-    Ok(per_group.into_iter().flatten().collect())
+    match outcome {
+        Ok(per_group) => Ok(per_group.into_iter().flatten().collect()),
+        Err(err) => Err(first_failure
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .unwrap_or(err)),
+    }
 }
+
+/// Pieces (finished mints) queued between a stream and its sink.
+const PIECES_IN_FLIGHT: usize = 8;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bucket_range::BucketRange;
-use crate::bucket_stream::{for_each_bucket, BucketFeed};
+use crate::bucket_stream::{for_each_bucket, BucketFeed, BucketSink};
 use crate::cancel::CancelFlag;
 use crate::clickhouse_source::day_mints::mints_in_range;
 use crate::clickhouse_source::{CandleSource, FetchedBucket};
@@ -138,33 +138,82 @@ struct DayContext {
     progress: Progress,
 }
 
-/// Writes one fetched bucket into `dir` (its files named relative to the day as `mint_bucket=<bb>/…`).
-async fn write_bucket(
+/// Where a day's buckets go: into the whole day's staging directory, or (a shard) each into its own staging
+/// directory inside the shared day directory, published as soon as it is complete.
+#[derive(Clone)]
+enum DayTarget {
+    Whole(PathBuf),
+    Shard(PathBuf),
+}
+
+/// Writes one stream's buckets of a day.
+struct DaySink {
     ctx: Arc<DayContext>,
-    fetched: FetchedBucket,
-    dir: PathBuf,
-) -> Result<(Vec<WrittenFile>, FetchStats)> {
-    let stats = FetchStats {
-        rows_fetched: fetched.rows_fetched,
-        duplicates_dropped: fetched.duplicates_dropped,
-    };
-    let rel = format!("mint_bucket={}", bucket_name(fetched.bucket));
-    let (part, cancel) = (ctx.part, ctx.cancel.clone());
-    let files = blocking(move || {
-        cancel.check()?;
+    target: DayTarget,
+    open: Option<(PartWriter, FetchStats, Option<Staging>)>,
+}
+
+impl BucketSink for DaySink {
+    type Output = (Vec<WrittenFile>, FetchStats);
+
+    fn begin(&mut self, bucket: u8) -> Result<()> {
+        self.ctx.cancel.check()?;
         crate::failpoint::hit("corpus.write_bucket");
-        let mut writer = PartWriter::new(&dir, &rel, part)?;
-        for candles in &fetched.mints {
+        let rel = format!("mint_bucket={}", bucket_name(bucket));
+        let (dir, staging) = match &self.target {
+            DayTarget::Whole(staging_dir) => (staging_dir.join(&rel), None),
+            DayTarget::Shard(day_dir) => {
+                let staging = Staging::begin(Target::new(day_dir, &rel), true)?;
+                (staging.dir().to_owned(), Some(staging))
+            }
+        };
+        let writer = PartWriter::new(&dir, &rel, self.ctx.part)?;
+        self.open = Some((writer, FetchStats::default(), staging));
+        Ok(())
+    }
+
+    fn add(&mut self, piece: FetchedBucket) -> Result<()> {
+        self.ctx.cancel.check()?;
+        let (writer, stats, _) = self
+            .open
+            .as_mut()
+            .ok_or_else(|| LakeError::internal("mints arrived outside a bucket"))?;
+        stats.rows_fetched += piece.rows_fetched;
+        stats.duplicates_dropped += piece.duplicates_dropped;
+        for candles in &piece.mints {
             writer.write(candles)?;
         }
-        writer.finish()
-    })
-    .await?;
-    ctx.progress.bucket_done(
-        files.iter().map(|f| f.rows).sum(),
-        files.iter().map(|f| f.bytes).sum(),
-    );
-    Ok((files, stats))
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<Self::Output> {
+        let (writer, stats, staging) = self
+            .open
+            .take()
+            .ok_or_else(|| LakeError::internal("a bucket ended twice"))?;
+        let files = writer.finish()?;
+        if let Some(staging) = staging {
+            staging.publish()?;
+        }
+        self.ctx.progress.bucket_done(
+            files.iter().map(|f| f.rows).sum(),
+            files.iter().map(|f| f.bytes).sum(),
+        );
+        Ok((files, stats))
+    }
+}
+
+/// The sink factory for one day.
+fn day_sinks(
+    ctx: &Arc<DayContext>,
+    target: DayTarget,
+) -> impl Fn() -> DaySink + Clone + Send + 'static {
+    let ctx = ctx.clone();
+    move || DaySink {
+        ctx: ctx.clone(),
+        target: target.clone(),
+        open: None,
+    }
 }
 
 fn day_bounds_s(day: NaiveDate) -> Result<(u32, u32)> {
@@ -336,15 +385,8 @@ async fn export_whole_day(
 ) -> Result<(Vec<WrittenFile>, FetchStats, bool)> {
     let target = Target::new(corpus_dir, name);
     let staging = blocking(move || Staging::begin(target, true)).await?;
-    let staging_dir = staging.dir().to_owned();
-    let consume = {
-        let ctx = ctx.clone();
-        move |fetched: FetchedBucket| {
-            let dir = staging_dir.join(format!("mint_bucket={}", bucket_name(fetched.bucket)));
-            write_bucket(ctx.clone(), fetched, dir)
-        }
-    };
-    let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, consume).await?;
+    let sinks = day_sinks(ctx, DayTarget::Whole(staging.dir().to_owned()));
+    let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, sinks).await?;
     let (files, stats, manifest) = day_manifest(parts, meta);
     let cancel = ctx.cancel.clone();
     blocking(move || {
@@ -393,23 +435,8 @@ async fn export_shard(
                 .map_err(|e| LakeError::io("cannot remove", &stale, &e))?;
         }
     }
-    let consume = {
-        let (ctx, day) = (ctx.clone(), day_dir.to_owned());
-        move |fetched: FetchedBucket| {
-            let (ctx, day) = (ctx.clone(), day.clone());
-            async move {
-                let target = Target::new(
-                    &day,
-                    &format!("mint_bucket={}", bucket_name(fetched.bucket)),
-                );
-                let staging = blocking(move || Staging::begin(target, true)).await?;
-                let out = write_bucket(ctx, fetched, staging.dir().to_owned()).await?;
-                blocking(move || staging.publish()).await?;
-                Ok(out)
-            }
-        }
-    };
-    let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, consume).await?;
+    let sinks = day_sinks(ctx, DayTarget::Shard(day_dir.to_owned()));
+    let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, sinks).await?;
     let (files, stats, manifest) = day_manifest(parts, meta);
     let day = day_dir.to_owned();
     let sealed = blocking(move || {

@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::alerts::{alerts_to_parquet, load_alerts, Alert, AlertsFormat};
-use crate::bucket_stream::{for_each_bucket, BucketFeed};
+use crate::bucket_stream::{for_each_bucket, BucketFeed, BucketSink};
 use crate::cancel::CancelFlag;
 use crate::candles::MintCandles;
 use crate::clickhouse_source::{CandleSource, FetchedBucket};
@@ -161,39 +161,74 @@ struct BucketContext {
     cancel: CancelFlag,
 }
 
-/// Coverage of every alert of the bucket's mints, then the kept windows' candles into the bucket's files.
-fn write_bucket(ctx: &BucketContext, fetched: FetchedBucket) -> Result<BucketOutput> {
-    let bucket = fetched.bucket;
-    ctx.cancel.check()?;
-    crate::failpoint::hit("export.write_bucket");
-    let name = format!("mint_bucket={}", bucket_name(bucket));
-    let mut writer = PartWriter::new(
-        &ctx.slice_root.join(&name),
-        &format!("{}/{name}", ctx.slice_dir),
-        ctx.part,
-    )?;
-    let mut coverage = Vec::new();
-    for candles in &fetched.mints {
-        let Some(alert_idxs) = ctx.index.by_mint.get(&candles.mint) else {
-            continue;
+/// Writes one stream's buckets: coverage of every alert of each mint as it arrives, then the kept windows'
+/// candles into the bucket's files.
+struct RunSink {
+    ctx: Arc<BucketContext>,
+    progress: Progress,
+    open: Option<(PartWriter, BucketOutput)>,
+}
+
+impl BucketSink for RunSink {
+    type Output = BucketOutput;
+
+    fn begin(&mut self, bucket: u8) -> Result<()> {
+        self.ctx.cancel.check()?;
+        crate::failpoint::hit("export.write_bucket");
+        let name = format!("mint_bucket={}", bucket_name(bucket));
+        let writer = PartWriter::new(
+            &self.ctx.slice_root.join(&name),
+            &format!("{}/{name}", self.ctx.slice_dir),
+            self.ctx.part,
+        )?;
+        let output = BucketOutput {
+            files: Vec::new(),
+            coverage: Vec::new(),
+            rows_fetched: 0,
+            duplicates_dropped: 0,
         };
-        let mut keep: Vec<std::ops::Range<usize>> = Vec::new();
-        for &i in alert_idxs {
-            let window = &ctx.index.windows[i];
-            let cov = WindowCoverage::count(candles, window);
-            if cov.kept(&ctx.policy) {
-                keep.push(candles.range(window.start_ms, window.end_ms));
-            }
-            coverage.push((i, cov));
-        }
-        writer.write(&candles.select(&merge_index_ranges(keep)))?;
+        self.open = Some((writer, output));
+        Ok(())
     }
-    Ok(BucketOutput {
-        files: writer.finish()?,
-        coverage,
-        rows_fetched: fetched.rows_fetched,
-        duplicates_dropped: fetched.duplicates_dropped,
-    })
+
+    fn add(&mut self, piece: FetchedBucket) -> Result<()> {
+        self.ctx.cancel.check()?;
+        let (writer, output) = self
+            .open
+            .as_mut()
+            .ok_or_else(|| LakeError::internal("mints arrived outside a bucket"))?;
+        output.rows_fetched += piece.rows_fetched;
+        output.duplicates_dropped += piece.duplicates_dropped;
+        for candles in &piece.mints {
+            let Some(alert_idxs) = self.ctx.index.by_mint.get(&candles.mint) else {
+                continue;
+            };
+            let mut keep: Vec<std::ops::Range<usize>> = Vec::new();
+            for &i in alert_idxs {
+                let window = &self.ctx.index.windows[i];
+                let cov = WindowCoverage::count(candles, window);
+                if cov.kept(&self.ctx.policy) {
+                    keep.push(candles.range(window.start_ms, window.end_ms));
+                }
+                output.coverage.push((i, cov));
+            }
+            writer.write(&candles.select(&merge_index_ranges(keep)))?;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<BucketOutput> {
+        let (writer, mut output) = self
+            .open
+            .take()
+            .ok_or_else(|| LakeError::internal("a bucket ended twice"))?;
+        output.files = writer.finish()?;
+        self.progress.bucket_done(
+            output.files.iter().map(|f| f.rows).sum(),
+            output.files.iter().map(|f| f.bytes).sum(),
+        );
+        Ok(output)
+    }
 }
 
 fn merge_index_ranges(mut ranges: Vec<std::ops::Range<usize>>) -> Vec<std::ops::Range<usize>> {
@@ -254,22 +289,22 @@ pub async fn export_run_slices(
     });
 
     progress.phase(Phase::Exporting, Some(plan.len() as u32));
-    let consume = {
+    let make_sink = {
         let (ctx, progress) = (ctx.clone(), progress.clone());
-        move |fetched: FetchedBucket| {
-            let (ctx, progress) = (ctx.clone(), progress.clone());
-            async move {
-                let out = blocking(move || write_bucket(&ctx, fetched)).await?;
-                progress.bucket_done(
-                    out.files.iter().map(|f| f.rows).sum(),
-                    out.files.iter().map(|f| f.bytes).sum(),
-                );
-                Ok(out)
-            }
+        move || RunSink {
+            ctx: ctx.clone(),
+            progress: progress.clone(),
+            open: None,
         }
     };
-    let outputs =
-        for_each_bucket(Arc::new(feed), plan, settings.concurrency, &cancel, consume).await?;
+    let outputs = for_each_bucket(
+        Arc::new(feed),
+        plan,
+        settings.concurrency,
+        &cancel,
+        make_sink,
+    )
+    .await?;
     cancel.check()?;
 
     progress.phase(Phase::Sealing, None);

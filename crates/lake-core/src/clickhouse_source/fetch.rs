@@ -80,7 +80,8 @@ impl CandleSource {
         ))
     }
 
-    /// Fetches a group of buckets (sorted by bucket), sending each bucket to `tx` once it is complete.
+    /// Fetches a group of buckets (sorted by bucket), sending each mint to `tx` once it is complete (pieces of one
+    /// bucket each, in order).
     pub async fn fetch_group(
         &self,
         group: &[BucketRequest],
@@ -119,7 +120,7 @@ impl CandleSource {
                 decoder
                     .feed(&piece)
                     .map_err(|e| self.conn.decode_error(e))?;
-                for bucket in decoder.completed_buckets() {
+                for bucket in decoder.completed() {
                     tx.send(bucket).await.map_err(|_| consumer_gone())?;
                 }
             }
@@ -127,7 +128,7 @@ impl CandleSource {
                 .end_of_answer()
                 .map_err(|e| self.conn.decode_error(e))?;
             done += chunk.len();
-            for bucket in decoder.drain_buckets(done) {
+            for bucket in decoder.drain(done) {
                 tx.send(bucket).await.map_err(|_| consumer_gone())?;
             }
         }

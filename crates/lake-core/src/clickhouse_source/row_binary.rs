@@ -30,8 +30,8 @@ pub enum DecodeError {
 }
 
 /// Decodes the answers for a list of requested mints in the order the queries return them (by bucket, then
-/// mint, then time), possibly over several queries, and hands out each bucket as soon as the stream has moved
-/// past it.
+/// mint, then time), possibly over several queries, and hands out each mint as soon as the stream has moved past
+/// it, in pieces that each belong to one bucket.
 pub struct CandleDecoder<'a> {
     requested: &'a [MintRanges],
     bucket_of: Vec<u8>,
@@ -46,7 +46,7 @@ pub struct CandleDecoder<'a> {
     duplicates_dropped: u64,
 }
 
-/// The candles of one finished bucket.
+/// Finished mints of one bucket: a whole bucket, or consecutive mints of it (later pieces follow directly).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedBucket {
     /// Bucket index.
@@ -146,17 +146,14 @@ impl<'a> CandleDecoder<'a> {
         Ok(())
     }
 
-    /// Buckets the stream has moved past (all of them once `upto` is the number of requested mints).
-    pub fn drain_buckets(&mut self, upto: usize) -> Vec<DecodedBucket> {
+    /// The mints before `upto` not handed out yet, as consecutive pieces of one bucket each.
+    pub fn drain(&mut self, upto: usize) -> Vec<DecodedBucket> {
         let mut out = Vec::new();
         while self.emitted < upto {
             let bucket = self.bucket_of[self.emitted];
             let mut end = self.emitted;
-            while end < self.requested.len() && self.bucket_of[end] == bucket {
+            while end < upto && self.bucket_of[end] == bucket {
                 end += 1;
-            }
-            if end > upto {
-                break;
             }
             let (rows, dups) = self.counts[self.emitted..end]
                 .iter()
@@ -175,20 +172,11 @@ impl<'a> CandleDecoder<'a> {
         out
     }
 
-    /// Buckets that no later row can touch: those before the bucket of the mint being received.
-    pub fn completed_buckets(&mut self) -> Vec<DecodedBucket> {
-        let upto = match self.current {
-            Some(i) => {
-                let bucket = self.bucket_of[i];
-                let mut start = i;
-                while start > 0 && self.bucket_of[start - 1] == bucket {
-                    start -= 1;
-                }
-                start
-            }
-            None => 0,
-        };
-        self.drain_buckets(upto)
+    /// Mints no later row can touch: those before the mint being received. Handing them out at once keeps only
+    /// one mint per stream in memory.
+    pub fn completed(&mut self) -> Vec<DecodedBucket> {
+        let upto = self.current.unwrap_or(0);
+        self.drain(upto)
     }
 
     /// Ends the stream: an exception or a cut-off row is an error, never data.
@@ -367,12 +355,20 @@ mod tests {
         ];
         let mut d = CandleDecoder::with_buckets(&req, vec![3, 3, 9]);
         d.feed(&row("a", 60, 1.0)).unwrap();
-        assert!(d.completed_buckets().is_empty());
+        assert!(d.completed().is_empty(), "a may still get rows");
         d.feed(&row("b", 60, 1.0)).unwrap();
         d.feed(&row("b", 60, 2.0)).unwrap();
-        assert!(d.completed_buckets().is_empty(), "b is still in bucket 3");
+        let first = d.completed();
+        assert_eq!(
+            (
+                first.len(),
+                first[0].bucket,
+                first[0].mints[0].mint.as_str()
+            ),
+            (1, 3, "a")
+        );
         d.feed(&row("c", 60, 1.0)).unwrap();
-        let done = d.completed_buckets();
+        let done = d.completed();
         assert_eq!(done.len(), 1);
         assert_eq!(
             (
@@ -381,10 +377,10 @@ mod tests {
                 done[0].rows_fetched,
                 done[0].duplicates_dropped
             ),
-            (3, 2, 3, 1)
+            (3, 1, 2, 1)
         );
         d.end_of_answer().unwrap();
-        let rest = d.drain_buckets(3);
+        let rest = d.drain(3);
         assert_eq!(rest.len(), 1);
         assert_eq!((rest[0].bucket, rest[0].mints[0].len()), (9, 1));
         // A row for a bucket already handed out is out of order.
