@@ -98,17 +98,6 @@ impl Progress {
         });
     }
 
-    /// The current counters.
-    pub fn snapshot(&self) -> ProgressEvent {
-        self.inner.lock().map(|s| s.event).unwrap_or(ProgressEvent {
-            phase: Phase::Done,
-            buckets_done: 0,
-            buckets_total: 0,
-            rows: 0,
-            bytes: 0,
-        })
-    }
-
     fn update(&self, force: bool, change: impl FnOnce(&mut ProgressEvent)) {
         let to_send = {
             let Ok(mut state) = self.inner.lock() else {

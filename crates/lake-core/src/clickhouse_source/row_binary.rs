@@ -100,11 +100,6 @@ impl<'a> CandleDecoder<'a> {
         }
     }
 
-    /// Rows received so far.
-    pub fn rows_fetched(&self) -> u64 {
-        self.rows_fetched
-    }
-
     /// Consumes the next piece of the stream.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
         if let Some(text) = &mut self.exception {
