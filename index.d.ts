@@ -159,15 +159,15 @@ export interface LakeExportResult {
 
 /** One progress event; counters never decrease. */
 export interface LakeProgressEvent {
-  /** `loading_alerts`, `exporting`, `sealing` or `done`. */
+  /** `loading_alerts`, `exporting`, `finishing`, `sealing` or `done`. */
   phase: string
-  /** Buckets finished. */
-  buckets_done: number
-  /** Buckets planned. */
-  buckets_total: number
+  /** Mints whose candles are written. */
+  mints_done: number
+  /** Mints planned; 0 while unknown (a corpus day learns its mints as it reads them). */
+  mints_total: number
   /** Candle rows written so far. */
   rows: number
-  /** Bytes of slice files written so far. */
+  /** Bytes of finished data files. */
   bytes: number
 }
 

@@ -1,5 +1,5 @@
 // Every bucket write sleeps 300 ms in this file's process (a debug-build fail point), so an abort lands mid-export.
-process.env.QUANTBOT_LAKE_FAILPOINT = 'export.write_bucket:sleep=300';
+process.env.QUANTBOT_LAKE_FAILPOINT = 'export.write_mint:sleep=300';
 
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,10 +59,10 @@ describe('cancellation', () => {
     expect(err.code).toBe('CANCELLED');
     expect(abortedAt).toBeGreaterThan(0);
     expect(stoppedAfter).toBeLessThan(1000);
-    // Without the abort the export needs at least one 300 ms sleep per bucket.
-    const buckets = events.find((e) => e.phase === 'exporting')!.buckets_total;
-    expect(buckets).toBeGreaterThan(10);
-    expect(Date.now() - started).toBeLessThan(buckets * 300);
+    // Without the abort the export needs at least one 300 ms sleep per mint.
+    const mints = events.find((e) => e.phase === 'exporting')!.mints_total;
+    expect(mints).toBeGreaterThan(10);
+    expect(Date.now() - started).toBeLessThan(mints * 300);
     expect(runsLeft(root)).toEqual([]);
   });
 

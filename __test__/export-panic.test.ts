@@ -1,5 +1,5 @@
 // A debug-build fail point makes the bucket writer panic in this file's process.
-process.env.QUANTBOT_LAKE_FAILPOINT = 'export.write_bucket:panic';
+process.env.QUANTBOT_LAKE_FAILPOINT = 'export.write_mint:panic';
 
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -156,17 +156,18 @@ describe('exportRunSlices end to end', () => {
     await exportRunSlices(runConfig(db, join(work, 'progress'), csvPath), { onProgress: (e) => events.push(e) });
     await new Promise((r) => setTimeout(r, 50));
     expect(events.length).toBeGreaterThanOrEqual(3);
-    const phases = ['loading_alerts', 'exporting', 'sealing', 'done'];
+    const phases = ['loading_alerts', 'exporting', 'finishing', 'sealing', 'done'];
     for (let i = 1; i < events.length; i++) {
       const [a, b] = [events[i - 1]!, events[i]!];
       expect(phases.indexOf(b.phase)).toBeGreaterThanOrEqual(phases.indexOf(a.phase));
-      expect(b.buckets_done).toBeGreaterThanOrEqual(a.buckets_done);
+      expect(b.mints_done).toBeGreaterThanOrEqual(a.mints_done);
       expect(b.rows).toBeGreaterThanOrEqual(a.rows);
       expect(b.bytes).toBeGreaterThanOrEqual(a.bytes);
     }
     const last = events.at(-1)!;
     expect(last.phase).toBe('done');
-    expect(last.buckets_done).toBe(last.buckets_total);
+    expect(last.mints_total).toBe(new Set(ALERTS.map((a) => a.mint)).size);
+    expect(last.mints_done).toBe(last.mints_total);
     expect(last.rows).toBe(allCandles.length);
   });
 

@@ -47,7 +47,7 @@ describe('reliability', () => {
 
   it('a crash at a named fail point never publishes, and the next export cleans up', () => {
     const root = join(work, 'failpoints');
-    for (const point of ['export.staging_created', 'export.write_bucket', 'export.before_publish']) {
+    for (const point of ['export.staging_created', 'export.write_mint', 'export.before_publish']) {
       const crashed = quantbot(exportArgs(root, 'fp'), { ...env, QUANTBOT_LAKE_FAILPOINT: `${point}:abort` });
       expect(crashed.signal, point).toBe('SIGABRT');
       expect(runsDirEntries(root).filter((n) => n.startsWith('run_id=')), point).toEqual([]);
@@ -62,7 +62,7 @@ describe('reliability', () => {
   it('SIGKILL at 20 points during fresh exports and overwrites: every run directory verifies', async () => {
     const root = join(work, 'kills');
     // Each bucket write sleeps 40 ms, stretching the export over about a second.
-    const slow = { ...env, QUANTBOT_LAKE_FAILPOINT: 'export.write_bucket:sleep=40' };
+    const slow = { ...env, QUANTBOT_LAKE_FAILPOINT: 'export.write_mint:sleep=40' };
     const started = Date.now();
     expect(quantbot(exportArgs(root, 'victim'), slow).code).toBe(0);
     const duration = Date.now() - started;
@@ -95,7 +95,7 @@ describe('reliability', () => {
 
   it('two exports of the same run at once: one wins, the other gets RUN_LOCKED', async () => {
     const root = join(work, 'race');
-    const slow = { ...env, QUANTBOT_LAKE_FAILPOINT: 'export.write_bucket:sleep=100' };
+    const slow = { ...env, QUANTBOT_LAKE_FAILPOINT: 'export.write_mint:sleep=100' };
     const a = startQuantbot(exportArgs(root, 'race'), slow);
     await sleep(150);
     const b = startQuantbot(exportArgs(root, 'race', ['--overwrite']), slow);
@@ -118,17 +118,17 @@ describe('reliability', () => {
       await q('CREATE DATABASE quantbot');
       await q(`CREATE TABLE quantbot.ohlcv_candles (token_address String, chain String, timestamp DateTime, interval_seconds UInt32, ` +
         `open Float64, high Float64, low Float64, close Float64, volume Float64) ENGINE = MergeTree ORDER BY (token_address, timestamp)`);
-      await q(`INSERT INTO quantbot.ohlcv_candles SELECT concat('M', toString(number % 40)), 'solana', ` +
-        `toDateTime(${T0} + intDiv(number, 40) * 60), 60, 1, 1, 1, 1, 1 FROM system.numbers LIMIT 400000`);
+      await q(`INSERT INTO quantbot.ohlcv_candles SELECT concat('M', toString(number % 200)), 'solana', ` +
+        `toDateTime(${T0} + intDiv(number, 200) * 60), 60, 1, 1, 1, 1, 1 FROM system.numbers LIMIT 2000000`);
       const many = join(work, 'many.csv');
-      // Windows over all 10,000 minutes of every mint: tens of MB, more than socket buffers hold, so the stream
-      // still needs the server when it dies.
-      writeFileSync(many, ['mint,ts', ...Array.from({ length: 40 }, (_, i) => `M${i},${T0 + 9999 * 60}`)].join('\n') + '\n');
+      // Windows over all 10,000 minutes of 200 mints: over 100 MB, far more than the mints queued in the exporter
+      // and the socket buffers hold, so the stream still needs the server when it dies.
+      writeFileSync(many, ['mint,ts', ...Array.from({ length: 200 }, (_, i) => `M${i},${T0 + 9999 * 60}`)].join('\n') + '\n');
       const root = join(work, 'dying');
       const run = startQuantbot(
         ['lake', 'export-run-slices', '--run-id', 'dying', '--interval', '1m', '--window', 'pre9999_post0', '--alerts', many,
           '--data-root', root, '--concurrency', '1'],
-        { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, QUANTBOT_LAKE_FAILPOINT: 'export.write_bucket:sleep=150' },
+        { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, QUANTBOT_LAKE_FAILPOINT: 'export.write_mint:sleep=150' },
       );
       await sleep(1200);
       // Death, not a graceful stop: a SIGTERMed server finishes what its open connections ask.

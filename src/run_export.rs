@@ -61,17 +61,17 @@ pub struct LakeRunSliceExportConfig {
 /// One progress event; counters never decrease.
 #[napi(object)]
 pub struct LakeProgressEvent {
-    /// `loading_alerts`, `exporting`, `sealing` or `done`.
+    /// `loading_alerts`, `exporting`, `finishing`, `sealing` or `done`.
     pub phase: String,
-    /// Buckets finished.
-    #[napi(js_name = "buckets_done")]
-    pub buckets_done: u32,
-    /// Buckets planned.
-    #[napi(js_name = "buckets_total")]
-    pub buckets_total: u32,
+    /// Mints whose candles are written.
+    #[napi(js_name = "mints_done")]
+    pub mints_done: f64,
+    /// Mints planned; 0 while unknown (a corpus day learns its mints as it reads them).
+    #[napi(js_name = "mints_total")]
+    pub mints_total: f64,
     /// Candle rows written so far.
     pub rows: f64,
-    /// Bytes of slice files written so far.
+    /// Bytes of finished data files.
     pub bytes: f64,
 }
 
@@ -79,8 +79,8 @@ impl From<ProgressEvent> for LakeProgressEvent {
     fn from(e: ProgressEvent) -> Self {
         Self {
             phase: e.phase.as_str().to_owned(),
-            buckets_done: e.buckets_done,
-            buckets_total: e.buckets_total,
+            mints_done: e.mints_done as f64,
+            mints_total: e.mints_total as f64,
             rows: e.rows as f64,
             bytes: e.bytes as f64,
         }

@@ -17,10 +17,10 @@ export function progressBar(stream: NodeJS.WriteStream): ((e: LakeProgressEvent)
   if (!stream.isTTY) return undefined;
   return (e) => {
     const width = 30;
-    const frac = e.buckets_total ? e.buckets_done / e.buckets_total : 0;
+    const frac = e.mints_total ? e.mints_done / e.mints_total : 0;
     const filled = Math.round(frac * width);
     const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
-    stream.write(`\r[${bar}] ${e.phase.padEnd(14)} ${e.buckets_done}/${e.buckets_total} buckets  ${e.rows} rows  ${human(e.bytes)}\x1b[K`);
+    stream.write(`\r[${bar}] ${e.phase.padEnd(14)} ${e.mints_done}/${e.mints_total} mints  ${e.rows} rows  ${human(e.bytes)}\x1b[K`);
     if (e.phase === 'done') stream.write('\n');
   };
 }

@@ -1,15 +1,16 @@
-//! The Parquet writer alone: N in-memory candle rows of 5,000 tokens into 256 bucket directories.
+//! The Parquet writer alone: N in-memory candle rows of 5,000 tokens into 256 bucket directories, handed over
+//! mint by mint in mint order (as an export reads them), so every bucket is open at once.
 //!
-//! `cargo run --release -p lake-core --example writer_bench -- --rows 10000000 [--threads 2] [--out DIR]`
-//! prints one JSON line: rows, seconds, bytes, bytes per row.
+//! `cargo run --release -p lake-core --example writer_bench -- --rows 10000000 [--out DIR]`
+//! prints one JSON line: rows, seconds, bytes, bytes per row, peak RSS.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use lake_core::bucket_writer::{BucketWriter, PartSettings};
 use lake_core::candles::MintCandles;
-use lake_core::mint_bucket::{bucket_name, mint_bucket_index};
+use lake_core::mint_bucket::mint_bucket_index;
 use lake_core::parquet_settings::CompressionKind;
-use lake_core::part_writer::{PartSettings, PartWriter};
 
 const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
@@ -34,26 +35,50 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 fn main() {
     let rows: usize = arg("--rows")
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000_000);
     let tokens: usize = arg("--tokens").and_then(|v| v.parse().ok()).unwrap_or(5000);
-    let threads: usize = arg("--threads").and_then(|v| v.parse().ok()).unwrap_or(1);
     let out = arg("--out").map(PathBuf::from).unwrap_or_else(|| {
         std::env::temp_dir().join(format!("writer-bench-{}", std::process::id()))
     });
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("output directory");
 
-    // Synthetic data: base58 addresses, 1m candles, a random walk per token.
+    // Synthetic data: base58 addresses, 1m candles, a random walk per token; generated one mint at a time so the
+    // input itself takes no memory.
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let per_token = rows.div_ceil(tokens);
-    let mut buckets: Vec<Vec<MintCandles>> = (0..256).map(|_| Vec::new()).collect();
-    for _ in 0..tokens {
-        let mint: String = (0..44)
-            .map(|_| ALPHABET[(rng.next() % 58) as usize] as char)
-            .collect();
+    let mut mints: Vec<String> = (0..tokens)
+        .map(|_| {
+            (0..44)
+                .map(|_| ALPHABET[(rng.next() % 58) as usize] as char)
+                .collect()
+        })
+        .collect();
+    mints.sort();
+    let settings = PartSettings {
+        compression: CompressionKind::Zstd,
+        target_file_bytes: 512 << 20,
+        interval_s: 60,
+    };
+    let mut writer = BucketWriter::new(&out, "", settings, &out.join(".spill")).expect("writer");
+    let started = Instant::now();
+    let mut total_rows = 0;
+    for mint in &mints {
         let mut c = MintCandles::new(mint.clone());
         let mut price = 0.001 + rng.unit() * 10.0;
         for i in 0..per_token {
@@ -68,55 +93,18 @@ fn main() {
                 [open, hi, lo, price, (rng.unit() * 1e5).round() / 10.0],
             );
         }
-        buckets[mint_bucket_index(&mint) as usize].push(c);
+        total_rows += c.len();
+        writer.write(mint_bucket_index(mint), &c).expect("write");
     }
-    for b in &mut buckets {
-        b.sort_by(|x, y| x.mint.cmp(&y.mint));
-    }
-    let total_rows: usize = buckets.iter().flatten().map(|c| c.len()).sum();
-    let settings = PartSettings {
-        compression: CompressionKind::Zstd,
-        target_file_bytes: 512 << 20,
-        interval_s: 60,
-    };
-
-    let started = Instant::now();
-    let write = |ids: Vec<usize>| -> u64 {
-        let mut bytes = 0;
-        for id in ids {
-            if buckets[id].is_empty() {
-                continue;
-            }
-            let name = format!("mint_bucket={}", bucket_name(id as u8));
-            let mut w = PartWriter::new(&out.join(&name), &name, settings).expect("writer");
-            for c in &buckets[id] {
-                w.write(c).expect("write");
-            }
-            bytes += w
-                .finish()
-                .expect("finish")
-                .iter()
-                .map(|f| f.bytes)
-                .sum::<u64>();
-        }
-        bytes
-    };
-    let bytes: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let ids: Vec<usize> = (0..256).filter(|b| b % threads == t).collect();
-                s.spawn(move || write(ids))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("writer thread"))
-            .sum()
-    });
+    eprintln!("before finish: peak {:.0} MiB", peak_rss_mib());
+    let files = writer.finish().expect("finish");
+    let bytes: u64 = files.iter().map(|f| f.bytes).sum();
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{{\"rows\":{total_rows},\"threads\":{threads},\"seconds\":{seconds:.3},\"bytes\":{bytes},\"bytes_per_row\":{:.2}}}",
-        bytes as f64 / total_rows as f64
+        "{{\"rows\":{total_rows},\"seconds\":{seconds:.3},\"bytes\":{bytes},\"bytes_per_row\":{:.2},\"files\":{},\"peak_rss_mib\":{:.0}}}",
+        bytes as f64 / total_rows as f64,
+        files.len(),
+        peak_rss_mib()
     );
     let _ = std::fs::remove_dir_all(&out);
 }

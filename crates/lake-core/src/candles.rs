@@ -52,15 +52,14 @@ impl MintCandles {
         self.volume.push(ohlcv[4]);
     }
 
-    /// The candle at `i` as `[open, high, low, close, volume]`.
-    pub fn ohlcv(&self, i: usize) -> [f64; 5] {
-        [
-            self.open[i],
-            self.high[i],
-            self.low[i],
-            self.close[i],
-            self.volume[i],
-        ]
+    /// Appends the candles of `later`, whose times all come after these.
+    pub fn append(&mut self, mut later: MintCandles) {
+        self.ts_ms.append(&mut later.ts_ms);
+        self.open.append(&mut later.open);
+        self.high.append(&mut later.high);
+        self.low.append(&mut later.low);
+        self.close.append(&mut later.close);
+        self.volume.append(&mut later.volume);
     }
 
     /// Index range of the candles with `start_ms <= ts < end_ms`.

@@ -1,9 +1,10 @@
 //! The corpus export: every candle of one interval and chain for each UTC day of a range, one sealed manifest
 //! per day, each day published on its own.
 //!
-//! Per day: discover the day's mints (one query), bucket them here, then fetch bucket by bucket through the
-//! table's primary key. A sealed day that verifies is skipped on a re-run; one that does not is redone. A
-//! shard (`buckets` = a sub-range) publishes each of its bucket directories atomically, then its own sealed
+//! Per day, candles stream from ClickHouse in key order into the day's bucket files: one query for the whole
+//! day (a server that must sort gets the day's mints first, then bounded queries over them); a mint filter or a
+//! shard (`buckets` = a sub-range) asks for its own mints only. A sealed day that verifies is skipped on a re-run;
+//! one that does not is redone. A shard publishes each of its bucket directories atomically, then its own sealed
 //! manifest; the shard that completes the set of shards writes the day's `manifest.json` from them.
 
 use std::path::{Path, PathBuf};
@@ -15,19 +16,19 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bucket_range::BucketRange;
-use crate::bucket_stream::{for_each_bucket, BucketFeed, BucketSink};
+use crate::bucket_writer::{BucketWriter, PartSettings, WrittenFile};
 use crate::cancel::CancelFlag;
+use crate::candle_feed::{fetch_into, CandleFeed, FetchRequest, MintSink};
 use crate::clickhouse_source::day_mints::mints_in_range;
-use crate::clickhouse_source::{CandleSource, FetchedBucket};
+use crate::clickhouse_source::{CandleSource, FetchedMint};
 use crate::corpus_config::{day_dir_name, CorpusSettings};
 use crate::corpus_manifest::{merge_shards, shard_manifest_name, DayManifest};
 use crate::error::{LakeError, Result};
-use crate::export_run::ExportHooks;
-use crate::fetch_plan::{plan_buckets, BucketRequest};
+use crate::export_run::{ExportHooks, SPILL_FILE};
+use crate::fetch_plan::MintRanges;
 use crate::hashing_writer::write_file;
 use crate::manifest::{manifest_bytes, now_iso, FetchStats, MANIFEST_FILE};
-use crate::mint_bucket::bucket_name;
-use crate::part_writer::{PartSettings, PartWriter, WrittenFile};
+use crate::mint_bucket::{bucket_name, mint_bucket_index};
 use crate::progress::{Phase, Progress};
 use crate::publish::{sync_dir, Staging, Target, TargetLock};
 use crate::verify::verify_manifest;
@@ -130,90 +131,129 @@ fn already_done(
     Ok(Some(report.ok() && same))
 }
 
-/// Shared by the bucket workers of one export.
+/// Shared by the days of one export.
 struct DayContext {
-    feed: Arc<BucketFeed>,
+    source: Arc<CandleSource>,
+    feed: Arc<CandleFeed>,
     part: PartSettings,
+    buckets: BucketRange,
+    concurrency: usize,
     cancel: CancelFlag,
     progress: Progress,
 }
 
-/// Where a day's buckets go: into the whole day's staging directory, or (a shard) each into its own staging
-/// directory inside the shared day directory, published as soon as it is complete.
-#[derive(Clone)]
-enum DayTarget {
-    Whole(PathBuf),
-    Shard(PathBuf),
-}
-
-/// Writes one stream's buckets of a day.
+/// Writes a day's mints (those of its bucket range) into bucket files under one directory.
 struct DaySink {
-    ctx: Arc<DayContext>,
-    target: DayTarget,
-    open: Option<(PartWriter, FetchStats, Option<Staging>)>,
+    writer: BucketWriter,
+    buckets: BucketRange,
+    stats: FetchStats,
+    cancel: CancelFlag,
+    progress: Progress,
 }
 
-impl BucketSink for DaySink {
+impl DaySink {
+    /// A sink writing under `root`, emptied first (a retried fetch starts from nothing).
+    fn new(ctx: &DayContext, root: &Path) -> Result<Self> {
+        let entries =
+            std::fs::read_dir(root).map_err(|e| LakeError::io("cannot list", root, &e))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| LakeError::io("cannot list", root, &e))?
+                .path();
+            std::fs::remove_dir_all(&path)
+                .or_else(|_| std::fs::remove_file(&path))
+                .map_err(|e| LakeError::io("cannot clear", &path, &e))?;
+        }
+        Ok(Self {
+            writer: BucketWriter::new(root, "", ctx.part, &root.join(SPILL_FILE))?,
+            buckets: ctx.buckets,
+            stats: FetchStats::default(),
+            cancel: ctx.cancel.clone(),
+            progress: ctx.progress.clone(),
+        })
+    }
+}
+
+impl MintSink for DaySink {
     type Output = (Vec<WrittenFile>, FetchStats);
 
-    fn begin(&mut self, bucket: u8) -> Result<()> {
-        self.ctx.cancel.check()?;
-        crate::failpoint::hit("corpus.write_bucket");
-        let rel = format!("mint_bucket={}", bucket_name(bucket));
-        let (dir, staging) = match &self.target {
-            DayTarget::Whole(staging_dir) => (staging_dir.join(&rel), None),
-            DayTarget::Shard(day_dir) => {
-                let staging = Staging::begin(Target::new(day_dir, &rel), true)?;
-                (staging.dir().to_owned(), Some(staging))
-            }
+    fn add(&mut self, m: FetchedMint) -> Result<()> {
+        self.cancel.check()?;
+        crate::failpoint::hit("corpus.write_mint");
+        self.stats += FetchStats {
+            rows_fetched: m.rows_fetched,
+            duplicates_dropped: m.duplicates_dropped,
         };
-        let writer = PartWriter::new(&dir, &rel, self.ctx.part)?;
-        self.open = Some((writer, FetchStats::default(), staging));
-        Ok(())
-    }
-
-    fn add(&mut self, piece: FetchedBucket) -> Result<()> {
-        self.ctx.cancel.check()?;
-        let (writer, stats, _) = self
-            .open
-            .as_mut()
-            .ok_or_else(|| LakeError::internal("mints arrived outside a bucket"))?;
-        stats.rows_fetched += piece.rows_fetched;
-        stats.duplicates_dropped += piece.duplicates_dropped;
-        for candles in &piece.mints {
-            writer.write(candles)?;
+        let bucket = mint_bucket_index(&m.candles.mint);
+        if self.buckets.contains(bucket) {
+            self.writer.write(bucket, &m.candles)?;
+            self.progress.mint_done(m.candles.len() as u64);
         }
         Ok(())
     }
 
-    fn end(&mut self) -> Result<Self::Output> {
-        let (writer, stats, staging) = self
-            .open
-            .take()
-            .ok_or_else(|| LakeError::internal("a bucket ended twice"))?;
-        let files = writer.finish()?;
-        if let Some(staging) = staging {
-            staging.publish()?;
-        }
-        self.ctx.progress.bucket_done(
-            files.iter().map(|f| f.rows).sum(),
-            files.iter().map(|f| f.bytes).sum(),
-        );
-        Ok((files, stats))
+    fn finish(self) -> Result<Self::Output> {
+        self.cancel.check()?;
+        let files = self.writer.finish()?;
+        self.progress
+            .files_done(files.iter().map(|f| f.bytes).sum());
+        Ok((files, self.stats))
     }
 }
 
-/// The sink factory for one day.
-fn day_sinks(
+/// What to ask ClickHouse for one day: every mint of the day in one range query, or (a mint filter, a shard)
+/// a list of mints.
+async fn day_request(
+    ctx: &DayContext,
+    settings: &CorpusSettings,
+    (start_s, end_s): (u32, u32),
+) -> Result<FetchRequest> {
+    let range = (i64::from(start_s) * 1000, i64::from(end_s) * 1000);
+    let in_shard = |m: &String| settings.buckets.contains(mint_bucket_index(m));
+    let mints: Vec<String> = match (&settings.mint_filter, settings.buckets.is_all()) {
+        (None, true) => return Ok(FetchRequest::Range(range.0, range.1)),
+        (Some(filter), _) => filter.iter().filter(|m| in_shard(m)).cloned().collect(),
+        (None, false) => mints_in_range(
+            &ctx.source.conn,
+            &ctx.source.schema,
+            &settings.chain,
+            settings.interval.seconds(),
+            (start_s, end_s),
+            None,
+        )
+        .await?
+        .into_iter()
+        .filter(|m| in_shard(m))
+        .collect(),
+    };
+    Ok(FetchRequest::Mints(
+        mints
+            .into_iter()
+            .map(|m| MintRanges::new(m, vec![range]))
+            .collect(),
+    ))
+}
+
+/// Fetches a day into bucket files under `root`.
+async fn fetch_day(
     ctx: &Arc<DayContext>,
-    target: DayTarget,
-) -> impl Fn() -> DaySink + Clone + Send + 'static {
-    let ctx = ctx.clone();
-    move || DaySink {
-        ctx: ctx.clone(),
-        target: target.clone(),
-        open: None,
+    request: FetchRequest,
+    root: &Path,
+) -> Result<(Vec<WrittenFile>, FetchStats)> {
+    if let FetchRequest::Mints(list) = &request {
+        ctx.progress
+            .phase(Phase::Exporting, Some(list.len() as u64));
     }
+    let sink_ctx = ctx.clone();
+    let root = root.to_owned();
+    fetch_into(
+        ctx.feed.clone(),
+        Arc::new(request),
+        ctx.concurrency,
+        &ctx.cancel,
+        move || DaySink::new(&sink_ctx, &root),
+    )
+    .await
 }
 
 fn day_bounds_s(day: NaiveDate) -> Result<(u32, u32)> {
@@ -247,22 +287,24 @@ pub async fn export_corpus(
     let corpus_dir = settings.interval_dir();
     std::fs::create_dir_all(&corpus_dir)
         .map_err(|e| LakeError::io("cannot create directory", &corpus_dir, &e))?;
-    let conn = source.conn.clone();
+    let source = Arc::new(source);
     let ctx = Arc::new(DayContext {
-        feed: Arc::new(BucketFeed::ClickHouse(Box::new(source))),
+        feed: Arc::new(CandleFeed::ClickHouse(Box::new((*source).clone()))),
+        source,
         part: PartSettings {
             compression: settings.compression,
             target_file_bytes: settings.target_file_bytes,
             interval_s: settings.interval.seconds(),
         },
+        buckets: settings.buckets,
+        concurrency: settings.concurrency,
         cancel: cancel.clone(),
         progress: progress.clone(),
     });
     let digest = filter_digest(&settings.mint_filter);
     let mut days = Vec::new();
     let mut stats = FetchStats::default();
-    let mut planned_buckets = 0u32;
-    progress.phase(Phase::Exporting, Some(0));
+    progress.phase(Phase::Exporting, None);
     for &day in &settings.days {
         cancel.check()?;
         let name = day_dir_name(day);
@@ -285,24 +327,8 @@ pub async fn export_corpus(
             });
             continue;
         }
-        let (start_s, end_s) = day_bounds_s(day)?;
-        let mints = mints_in_range(
-            &conn,
-            &settings.chain,
-            settings.interval.seconds(),
-            start_s,
-            end_s,
-            settings.mint_filter.as_deref(),
-        )
-        .await?;
-        let range = (i64::from(start_s) * 1000, i64::from(end_s) * 1000);
-        let plan: Vec<BucketRequest> =
-            plan_buckets(mints.into_iter().map(|m| (m, vec![range])).collect())
-                .into_iter()
-                .filter(|b| settings.buckets.contains(b.bucket))
-                .collect();
-        planned_buckets += plan.len() as u32;
-        progress.phase(Phase::Exporting, Some(planned_buckets));
+        let bounds = day_bounds_s(day)?;
+        let request = day_request(&ctx, &settings, bounds).await?;
         let meta = DayManifest {
             date: day.format("%Y-%m-%d").to_string(),
             interval: settings.interval.spec().to_owned(),
@@ -315,20 +341,11 @@ pub async fn export_corpus(
             stats: FetchStats::default(),
         };
         let (files, day_stats, sealed) = if settings.buckets.is_all() {
-            export_whole_day(&ctx, &corpus_dir, &name, plan, meta, settings.concurrency).await?
+            export_whole_day(&ctx, &corpus_dir, &name, request, meta).await?
         } else {
-            export_shard(
-                &ctx,
-                &day_dir,
-                plan,
-                meta,
-                settings.buckets,
-                settings.concurrency,
-            )
-            .await?
+            export_shard(&ctx, &day_dir, request, meta, settings.buckets).await?
         };
-        stats.rows_fetched += day_stats.rows_fetched;
-        stats.duplicates_dropped += day_stats.duplicates_dropped;
+        stats += day_stats;
         days.push(DayOutcome {
             date: day.format("%Y-%m-%d").to_string(),
             status: if previous.is_some() {
@@ -352,26 +369,15 @@ pub async fn export_corpus(
     })
 }
 
-/// The files, counters and sealed manifest of what the bucket workers wrote for a day (or a shard of it).
-fn day_manifest(
-    parts: Vec<(Vec<WrittenFile>, FetchStats)>,
-    meta: DayManifest,
-) -> (Vec<WrittenFile>, FetchStats, Value) {
-    let stats = parts
-        .iter()
-        .fold(FetchStats::default(), |a, (_, s)| FetchStats {
-            rows_fetched: a.rows_fetched + s.rows_fetched,
-            duplicates_dropped: a.duplicates_dropped + s.duplicates_dropped,
-        });
-    let files: Vec<WrittenFile> = parts.into_iter().flat_map(|(f, _)| f).collect();
-    let manifest = DayManifest {
+/// The sealed manifest of what a day (or a shard of it) wrote.
+fn day_manifest(files: &[WrittenFile], stats: FetchStats, meta: DayManifest) -> Value {
+    DayManifest {
         created_at: now_iso(),
-        files: files.clone(),
+        files: files.to_vec(),
         stats,
         ..meta
     }
-    .to_json();
-    (files, stats, manifest)
+    .to_json()
 }
 
 /// One machine, all buckets: the whole day is staged beside its final place and published in one rename.
@@ -379,15 +385,13 @@ async fn export_whole_day(
     ctx: &Arc<DayContext>,
     corpus_dir: &Path,
     name: &str,
-    plan: Vec<BucketRequest>,
+    request: FetchRequest,
     meta: DayManifest,
-    concurrency: usize,
 ) -> Result<(Vec<WrittenFile>, FetchStats, bool)> {
     let target = Target::new(corpus_dir, name);
     let staging = blocking(move || Staging::begin(target, true)).await?;
-    let sinks = day_sinks(ctx, DayTarget::Whole(staging.dir().to_owned()));
-    let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, sinks).await?;
-    let (files, stats, manifest) = day_manifest(parts, meta);
+    let (files, stats) = fetch_day(ctx, request, staging.dir()).await?;
+    let manifest = day_manifest(&files, stats, meta);
     let cancel = ctx.cancel.clone();
     blocking(move || {
         write_file(
@@ -402,15 +406,15 @@ async fn export_whole_day(
     Ok((files, stats, true))
 }
 
-/// One shard: each bucket directory is published atomically into the shared day directory, then the shard's
-/// sealed manifest; the shard that completes the set writes the day's `manifest.json`.
+/// One shard: its buckets are written in a work directory inside the day, then each bucket directory is
+/// published atomically into the day, then the shard's sealed manifest; the shard that completes the set
+/// writes the day's `manifest.json`.
 async fn export_shard(
     ctx: &Arc<DayContext>,
     day_dir: &Path,
-    plan: Vec<BucketRequest>,
+    request: FetchRequest,
     meta: DayManifest,
     range: BucketRange,
-    concurrency: usize,
 ) -> Result<(Vec<WrittenFile>, FetchStats, bool)> {
     std::fs::create_dir_all(day_dir)
         .map_err(|e| LakeError::io("cannot create directory", day_dir, &e))?;
@@ -426,25 +430,44 @@ async fn export_shard(
             ),
         )
     })?;
-    // Bucket directories of this range that the new plan does not fill are stale: remove them.
-    let wanted: Vec<u8> = plan.iter().map(|b| b.bucket).collect();
-    for b in (range.lo..=range.hi).filter(|b| !wanted.contains(b)) {
-        let stale = day_dir.join(format!("mint_bucket={}", bucket_name(b)));
-        if stale.exists() {
-            std::fs::remove_dir_all(&stale)
-                .map_err(|e| LakeError::io("cannot remove", &stale, &e))?;
-        }
-    }
-    let sinks = day_sinks(ctx, DayTarget::Shard(day_dir.to_owned()));
-    let parts = for_each_bucket(ctx.feed.clone(), plan, concurrency, &ctx.cancel, sinks).await?;
-    let (files, stats, manifest) = day_manifest(parts, meta);
+    // A staging directory that is never published: the shard's work area, swept like any staging debris.
+    let work_target = Target::new(day_dir, &format!("shard-{}", range.label()));
+    let work = blocking(move || Staging::begin(work_target, true)).await?;
+    let (files, stats) = fetch_day(ctx, request, work.dir()).await?;
     let day = day_dir.to_owned();
+    let work_dir = work.dir().to_owned();
+    let manifest = day_manifest(&files, stats, meta);
     let sealed = blocking(move || {
+        publish_shard_buckets(&day, &work_dir, range)?;
+        drop(work);
         write_atomically(&day, &shard_name, &manifest_bytes(&manifest))?;
         seal_day_from_shards(&day)
     })
     .await?;
     Ok((files, stats, sealed))
+}
+
+/// Moves each bucket directory of the shard's work area into the day, one atomic swap each, and removes the
+/// shard's bucket directories that the new export left empty.
+fn publish_shard_buckets(day_dir: &Path, work_dir: &Path, range: BucketRange) -> Result<()> {
+    for b in range.lo..=range.hi {
+        let rel = format!("mint_bucket={}", bucket_name(b));
+        let fresh = work_dir.join(&rel);
+        if fresh.exists() {
+            let staging = Staging::begin(Target::new(day_dir, &rel), true)?;
+            std::fs::remove_dir(staging.dir())
+                .and_then(|()| std::fs::rename(&fresh, staging.dir()))
+                .map_err(|e| LakeError::io("cannot stage", &fresh, &e))?;
+            staging.publish()?;
+        } else {
+            let stale = day_dir.join(&rel);
+            if stale.exists() {
+                std::fs::remove_dir_all(&stale)
+                    .map_err(|e| LakeError::io("cannot remove", &stale, &e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes `dir/name` through a temporary file and a rename, so a reader sees the old or the new file only.

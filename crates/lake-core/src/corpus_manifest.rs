@@ -4,11 +4,11 @@
 use serde_json::{json, Value};
 
 use crate::bucket_range::BucketRange;
+use crate::bucket_writer::WrittenFile;
 use crate::error::{LakeError, Result};
 use crate::manifest::{
     buckets_of, files_json, FetchStats, SourceSnapshot, EXPORTER_NAME, EXPORTER_VERSION,
 };
-use crate::part_writer::WrittenFile;
 use crate::seal::seal;
 
 /// File name of a shard's manifest inside the day directory.

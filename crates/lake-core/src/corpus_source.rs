@@ -15,8 +15,7 @@ use parquet::file::statistics::Statistics;
 use serde_json::Value;
 
 use crate::cancel::CancelFlag;
-use crate::candles::MintCandles;
-use crate::clickhouse_source::FetchedBucket;
+use crate::clickhouse_source::FetchedMint;
 use crate::corpus_config::{corpus_interval_dir, day_dir_name};
 use crate::error::{LakeError, Result};
 use crate::fetch_plan::{BucketRequest, MintRanges};
@@ -42,9 +41,9 @@ fn day_of(ms: i64) -> Option<NaiveDate> {
 }
 
 /// The UTC days the requested ranges touch.
-pub fn days_touched(plan: &[BucketRequest]) -> BTreeSet<NaiveDate> {
+pub fn days_touched(plan: &[MintRanges]) -> BTreeSet<NaiveDate> {
     let mut days = BTreeSet::new();
-    for mr in plan.iter().flat_map(|b| &b.mints) {
+    for mr in plan {
         for &(s, e) in &mr.ranges {
             let (mut d, last) = (s.div_euclid(DAY_MS), (e - 1).div_euclid(DAY_MS));
             while d <= last {
@@ -65,7 +64,7 @@ impl CorpusSource {
         lake_root: &Path,
         interval_spec: &str,
         chain: &str,
-        plan: &[BucketRequest],
+        plan: &[MintRanges],
     ) -> Result<Self> {
         let interval_dir = corpus_interval_dir(lake_root, interval_spec);
         let mut days = BTreeMap::new();
@@ -160,12 +159,12 @@ impl CorpusSource {
         self.snapshot.clone()
     }
 
-    /// The requested candles of one bucket, exactly as the ClickHouse source would return them.
+    /// The requested candles of one bucket's mints, exactly as the ClickHouse source would return them.
     pub fn fetch_bucket(
         &self,
         request: &BucketRequest,
         cancel: &CancelFlag,
-    ) -> Result<FetchedBucket> {
+    ) -> Result<Vec<FetchedMint>> {
         let bucket = crate::mint_bucket::bucket_name(request.bucket);
         let index: HashMap<&str, usize> = request
             .mints
@@ -173,12 +172,11 @@ impl CorpusSource {
             .enumerate()
             .map(|(i, m)| (m.mint.as_str(), i))
             .collect();
-        let mut out: Vec<MintCandles> = request
+        let mut out: Vec<FetchedMint> = request
             .mints
             .iter()
-            .map(|m| MintCandles::new(m.mint.clone()))
+            .map(|m| FetchedMint::empty(&m.mint))
             .collect();
-        let mut rows_read = 0u64;
         for day in self.days.values() {
             let (lo, hi) = (day.start_ms, day.start_ms + DAY_MS);
             let wanted: Vec<&MintRanges> = request
@@ -191,15 +189,10 @@ impl CorpusSource {
             }
             for path in day.files_by_bucket.get(&bucket).into_iter().flatten() {
                 cancel.check()?;
-                rows_read += read_file(path, &wanted, &request.mints, &index, &mut out)?;
+                read_file(path, &wanted, &request.mints, &index, &mut out)?;
             }
         }
-        Ok(FetchedBucket {
-            bucket: request.bucket,
-            mints: out,
-            rows_fetched: rows_read,
-            duplicates_dropped: 0,
-        })
+        Ok(out)
     }
 }
 
@@ -236,13 +229,14 @@ fn row_group_may_match(rg: &RowGroupMetaData, wanted: &[&MintRanges]) -> bool {
     })
 }
 
+/// Adds the requested candles of one file to `out`, counting each requested mint's rows read.
 fn read_file(
     path: &Path,
     wanted: &[&MintRanges],
     requested: &[MintRanges],
     index: &HashMap<&str, usize>,
-    out: &mut [MintCandles],
-) -> Result<u64> {
+    out: &mut [FetchedMint],
+) -> Result<()> {
     let file = File::open(path).map_err(|e| corrupt(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
     let groups: Vec<usize> = builder
@@ -254,17 +248,15 @@ fn read_file(
         .map(|(i, _)| i)
         .collect();
     if groups.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let reader = builder
         .with_row_groups(groups)
         .with_batch_size(8192)
         .build()
         .map_err(|e| corrupt(path, e))?;
-    let mut rows = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(path, e))?;
-        rows += batch.num_rows() as u64;
         let (Some(mints), Some(ts)) = (
             batch.column(0).as_string_opt::<i32>(),
             batch
@@ -296,7 +288,8 @@ fn read_file(
             };
             let Some(idx) = idx else { continue };
             let ts_ms = ts.value(i).div_euclid(1000);
-            let series = &mut out[idx];
+            out[idx].rows_fetched += 1;
+            let series = &mut out[idx].candles;
             if requested[idx].contains(ts_ms)
                 && series.ts_ms.last().is_none_or(|&last| last < ts_ms)
             {
@@ -313,5 +306,5 @@ fn read_file(
             }
         }
     }
-    Ok(rows)
+    Ok(())
 }

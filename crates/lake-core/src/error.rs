@@ -9,8 +9,10 @@ pub enum ErrorCode {
     InvalidConfig,
     /// The alerts file is missing, unreadable or has bad rows.
     InvalidAlerts,
-    /// ClickHouse could not be reached in time.
+    /// ClickHouse could not be reached: refused, unresolvable, or no connection within `connect_timeout`.
     ClickhouseUnreachable,
+    /// ClickHouse accepted the connection but sent nothing for `send_receive_timeout`.
+    ClickhouseTimeout,
     /// ClickHouse refused the credentials.
     ClickhouseAuth,
     /// ClickHouse rejected or failed a query.
@@ -31,10 +33,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::InvalidConfig,
         ErrorCode::InvalidAlerts,
         ErrorCode::ClickhouseUnreachable,
+        ErrorCode::ClickhouseTimeout,
         ErrorCode::ClickhouseAuth,
         ErrorCode::ClickhouseQuery,
         ErrorCode::ClickhouseSchema,
@@ -51,6 +54,7 @@ impl ErrorCode {
             ErrorCode::InvalidConfig => "INVALID_CONFIG",
             ErrorCode::InvalidAlerts => "INVALID_ALERTS",
             ErrorCode::ClickhouseUnreachable => "CLICKHOUSE_UNREACHABLE",
+            ErrorCode::ClickhouseTimeout => "CLICKHOUSE_TIMEOUT",
             ErrorCode::ClickhouseAuth => "CLICKHOUSE_AUTH",
             ErrorCode::ClickhouseQuery => "CLICKHOUSE_QUERY",
             ErrorCode::ClickhouseSchema => "CLICKHOUSE_SCHEMA",
@@ -74,6 +78,7 @@ impl fmt::Display for ErrorCode {
 pub struct LakeError {
     code: ErrorCode,
     message: String,
+    unordered: bool,
 }
 
 /// Result alias used throughout the crate.
@@ -85,7 +90,22 @@ impl LakeError {
         Self {
             code,
             message: message.into(),
+            unordered: false,
         }
+    }
+
+    /// A server trusted to send its key order without `ORDER BY` did not: the fetch must be redone sorted.
+    /// Never reaches a caller as such; if it does, it reads as the query failure it is.
+    pub fn unordered_answer(message: impl Into<String>) -> Self {
+        Self {
+            unordered: true,
+            ..Self::new(ErrorCode::ClickhouseQuery, message)
+        }
+    }
+
+    /// True for [`LakeError::unordered_answer`].
+    pub fn is_unordered_answer(&self) -> bool {
+        self.unordered
     }
 
     /// `INVALID_CONFIG` with a message.

@@ -1,7 +1,8 @@
-//! The run-slice export: alerts → windows → bucket plan → fetch → coverage → bucket files → manifest → publish.
+//! The run-slice export: alerts → windows → plan → fetch → coverage and bucket files → manifest → publish.
 //!
-//! Memory is bounded by the buckets in flight (`concurrency`), never by the size of the run: each bucket's
-//! candles are fetched, filtered to the kept windows, written and dropped before its slot takes the next one.
+//! Memory is flat in the size of the run: mints stream from the source to one sink that counts each alert's
+//! coverage, keeps the candles of the kept windows and hands them to the bucket writer, whose open buckets
+//! hold one page per column each.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,26 +12,29 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::alerts::{alerts_to_parquet, load_alerts, Alert, AlertsFormat};
-use crate::bucket_stream::{for_each_bucket, BucketFeed, BucketSink};
+use crate::bucket_writer::{BucketWriter, PartSettings, WrittenFile};
 use crate::cancel::CancelFlag;
+use crate::candle_feed::{fetch_into, CandleFeed, FetchRequest, MintSink};
 use crate::candles::MintCandles;
-use crate::clickhouse_source::{CandleSource, FetchedBucket};
+use crate::clickhouse_source::{CandleSource, FetchedMint};
 use crate::corpus_source::CorpusSource;
 use crate::coverage::{coverage_to_parquet, CoveragePolicy, CoverageRow, WindowCoverage};
 use crate::error::{LakeError, Result};
-use crate::fetch_plan::{plan_buckets, BucketRequest, TimeRange};
+use crate::fetch_plan::{plan_mints, MintRanges, TimeRange};
 use crate::hashing_writer::{write_file, HashingWriter};
 use crate::manifest::{
     manifest_bytes, now_iso, CoverageSummary, FetchStats, RunManifest, SourceSnapshot, ALERTS_PATH,
     COVERAGE_PATH, MANIFEST_FILE,
 };
-use crate::mint_bucket::bucket_name;
-use crate::part_writer::{PartSettings, PartWriter, WrittenFile};
+use crate::mint_bucket::mint_bucket_index;
 use crate::progress::{Phase, Progress, ProgressCallback};
 use crate::publish::{Staging, Target};
 use crate::run_config::{RunSettings, SourceChoice};
 use crate::window::{compute_window_slice, WindowSlice};
 use crate::worker::blocking;
+
+/// Name of the spill file inside an export's staging directory.
+pub const SPILL_FILE: &str = ".pages.spill";
 
 /// What the caller can do to a running export.
 #[derive(Clone, Default)]
@@ -70,7 +74,7 @@ pub struct RunExportResult {
     pub duration_ms: u64,
 }
 
-/// Alerts and their windows, shared read-only by the bucket workers.
+/// Alerts and their windows, shared read-only by the sink.
 struct AlertIndex {
     alerts: Vec<Alert>,
     windows: Vec<WindowSlice>,
@@ -101,7 +105,7 @@ impl AlertIndex {
         })
     }
 
-    fn plan(&self) -> Vec<BucketRequest> {
+    fn plan(&self) -> Vec<MintRanges> {
         let per_mint: BTreeMap<String, Vec<TimeRange>> = self
             .by_mint
             .iter()
@@ -113,20 +117,20 @@ impl AlertIndex {
                 (mint.clone(), ranges)
             })
             .collect();
-        plan_buckets(per_mint)
+        plan_mints(per_mint)
     }
 }
 
 /// Opens the run's candle source: a ClickHouse server or the lake's own corpus.
 async fn open_feed(
     settings: &RunSettings,
-    plan: &[BucketRequest],
-) -> Result<(BucketFeed, SourceSnapshot)> {
+    plan: &[MintRanges],
+) -> Result<(CandleFeed, SourceSnapshot)> {
     match &settings.source {
         SourceChoice::ClickHouse(cfg) => {
             let (source, snapshot) =
                 CandleSource::connect(cfg, &settings.chain, settings.interval.seconds()).await?;
-            Ok((BucketFeed::ClickHouse(Box::new(source)), snapshot))
+            Ok((CandleFeed::ClickHouse(Box::new(source)), snapshot))
         }
         SourceChoice::Corpus => {
             let (lake, interval, chain, plan) = (
@@ -138,96 +142,102 @@ async fn open_feed(
             let source =
                 blocking(move || CorpusSource::open(&lake, &interval, &chain, &plan)).await?;
             let snapshot = source.snapshot();
-            Ok((BucketFeed::Corpus(Arc::new(source)), snapshot))
+            Ok((CandleFeed::Corpus(Arc::new(source)), snapshot))
         }
     }
 }
 
-/// One bucket's contribution to the run.
-struct BucketOutput {
+/// What the sink made of the run's candles.
+struct RunOutput {
     files: Vec<WrittenFile>,
     coverage: Vec<(usize, WindowCoverage)>,
-    rows_fetched: u64,
-    duplicates_dropped: u64,
+    stats: FetchStats,
 }
 
-/// Everything a bucket worker needs besides its candles.
-struct BucketContext {
+/// Everything the sink needs besides its candles.
+struct RunContext {
     index: AlertIndex,
     policy: CoveragePolicy,
     part: PartSettings,
-    slice_root: PathBuf,
+    staging_dir: PathBuf,
     slice_dir: String,
     cancel: CancelFlag,
-}
-
-/// Writes one stream's buckets: coverage of every alert of each mint as it arrives, then the kept windows'
-/// candles into the bucket's files.
-struct RunSink {
-    ctx: Arc<BucketContext>,
     progress: Progress,
-    open: Option<(PartWriter, BucketOutput)>,
 }
 
-impl BucketSink for RunSink {
-    type Output = BucketOutput;
+/// Counts each alert's coverage as its mint arrives, then writes the kept windows' candles.
+struct RunSink {
+    ctx: Arc<RunContext>,
+    writer: BucketWriter,
+    coverage: Vec<(usize, WindowCoverage)>,
+    stats: FetchStats,
+}
 
-    fn begin(&mut self, bucket: u8) -> Result<()> {
-        self.ctx.cancel.check()?;
-        crate::failpoint::hit("export.write_bucket");
-        let name = format!("mint_bucket={}", bucket_name(bucket));
-        let writer = PartWriter::new(
-            &self.ctx.slice_root.join(&name),
-            &format!("{}/{name}", self.ctx.slice_dir),
-            self.ctx.part,
-        )?;
-        let output = BucketOutput {
-            files: Vec::new(),
-            coverage: Vec::new(),
-            rows_fetched: 0,
-            duplicates_dropped: 0,
-        };
-        self.open = Some((writer, output));
-        Ok(())
-    }
-
-    fn add(&mut self, piece: FetchedBucket) -> Result<()> {
-        self.ctx.cancel.check()?;
-        let (writer, output) = self
-            .open
-            .as_mut()
-            .ok_or_else(|| LakeError::internal("mints arrived outside a bucket"))?;
-        output.rows_fetched += piece.rows_fetched;
-        output.duplicates_dropped += piece.duplicates_dropped;
-        for candles in &piece.mints {
-            let Some(alert_idxs) = self.ctx.index.by_mint.get(&candles.mint) else {
-                continue;
-            };
-            let mut keep: Vec<std::ops::Range<usize>> = Vec::new();
-            for &i in alert_idxs {
-                let window = &self.ctx.index.windows[i];
-                let cov = WindowCoverage::count(candles, window);
-                if cov.kept(&self.ctx.policy) {
-                    keep.push(candles.range(window.start_ms, window.end_ms));
-                }
-                output.coverage.push((i, cov));
-            }
-            writer.write(&candles.select(&merge_index_ranges(keep)))?;
+impl RunSink {
+    /// A sink over an empty slice directory (a retried fetch starts from nothing).
+    fn new(ctx: Arc<RunContext>) -> Result<Self> {
+        let root = ctx.staging_dir.join(&ctx.slice_dir);
+        if root.exists() {
+            std::fs::remove_dir_all(&root).map_err(|e| LakeError::io("cannot clear", &root, &e))?;
         }
+        std::fs::create_dir_all(&root)
+            .map_err(|e| LakeError::io("cannot create directory", &root, &e))?;
+        let writer = BucketWriter::new(
+            &root,
+            &ctx.slice_dir,
+            ctx.part,
+            &ctx.staging_dir.join(SPILL_FILE),
+        )?;
+        Ok(Self {
+            ctx,
+            writer,
+            coverage: Vec::new(),
+            stats: FetchStats::default(),
+        })
+    }
+}
+
+impl MintSink for RunSink {
+    type Output = RunOutput;
+
+    fn add(&mut self, m: FetchedMint) -> Result<()> {
+        self.ctx.cancel.check()?;
+        crate::failpoint::hit("export.write_mint");
+        self.stats += FetchStats {
+            rows_fetched: m.rows_fetched,
+            duplicates_dropped: m.duplicates_dropped,
+        };
+        let candles = &m.candles;
+        let Some(alert_idxs) = self.ctx.index.by_mint.get(&candles.mint) else {
+            return Ok(());
+        };
+        let mut keep: Vec<std::ops::Range<usize>> = Vec::new();
+        for &i in alert_idxs {
+            let window = &self.ctx.index.windows[i];
+            let cov = WindowCoverage::count(candles, window);
+            if cov.kept(&self.ctx.policy) {
+                keep.push(candles.range(window.start_ms, window.end_ms));
+            }
+            self.coverage.push((i, cov));
+        }
+        let kept = candles.select(&merge_index_ranges(keep));
+        self.writer.write(mint_bucket_index(&kept.mint), &kept)?;
+        self.ctx.progress.mint_done(kept.len() as u64);
         Ok(())
     }
 
-    fn end(&mut self) -> Result<BucketOutput> {
-        let (writer, mut output) = self
-            .open
-            .take()
-            .ok_or_else(|| LakeError::internal("a bucket ended twice"))?;
-        output.files = writer.finish()?;
-        self.progress.bucket_done(
-            output.files.iter().map(|f| f.rows).sum(),
-            output.files.iter().map(|f| f.bytes).sum(),
-        );
-        Ok(output)
+    fn finish(self) -> Result<RunOutput> {
+        self.ctx.cancel.check()?;
+        self.ctx.progress.phase(Phase::Finishing, None);
+        let files = self.writer.finish()?;
+        self.ctx
+            .progress
+            .files_done(files.iter().map(|f| f.bytes).sum());
+        Ok(RunOutput {
+            files,
+            coverage: self.coverage,
+            stats: self.stats,
+        })
     }
 }
 
@@ -267,10 +277,7 @@ pub async fn export_run_slices(
 
     let (feed, snapshot) = open_feed(&settings, &plan).await?;
 
-    let slice_root = staging.dir().join(settings.slice_dir());
-    std::fs::create_dir_all(&slice_root)
-        .map_err(|e| LakeError::io("cannot create directory", &slice_root, &e))?;
-    let ctx = Arc::new(BucketContext {
+    let ctx = Arc::new(RunContext {
         index,
         policy: CoveragePolicy {
             window: settings.window,
@@ -283,37 +290,31 @@ pub async fn export_run_slices(
             target_file_bytes: settings.target_file_bytes,
             interval_s: settings.interval.seconds(),
         },
-        slice_root,
+        staging_dir: staging.dir().to_owned(),
         slice_dir: settings.slice_dir(),
         cancel: cancel.clone(),
+        progress: progress.clone(),
     });
 
-    progress.phase(Phase::Exporting, Some(plan.len() as u32));
-    let make_sink = {
-        let (ctx, progress) = (ctx.clone(), progress.clone());
-        move || RunSink {
-            ctx: ctx.clone(),
-            progress: progress.clone(),
-            open: None,
-        }
-    };
-    let outputs = for_each_bucket(
+    progress.phase(Phase::Exporting, Some(plan.len() as u64));
+    let sink_ctx = ctx.clone();
+    let output = fetch_into(
         Arc::new(feed),
-        plan,
+        Arc::new(FetchRequest::Mints(plan)),
         settings.concurrency,
         &cancel,
-        make_sink,
+        move || RunSink::new(sink_ctx.clone()),
     )
     .await?;
     cancel.check()?;
 
     progress.phase(Phase::Sealing, None);
     let ctx = Arc::try_unwrap(ctx)
-        .map_err(|_| LakeError::internal("bucket workers still hold the alert index"))?;
+        .map_err(|_| LakeError::internal("the sink still holds the alert index"))?;
     let run_id = settings.run_id.clone();
     let settings_for_seal = settings.clone();
     let result =
-        blocking(move || seal_run(staging, settings_for_seal, ctx, outputs, snapshot, run_id))
+        blocking(move || seal_run(staging, settings_for_seal, ctx, output, snapshot, run_id))
             .await?;
     progress.phase(Phase::Done, None);
     Ok(RunExportResult {
@@ -326,24 +327,19 @@ pub async fn export_run_slices(
 fn seal_run(
     staging: Staging,
     settings: RunSettings,
-    ctx: BucketContext,
-    outputs: Vec<BucketOutput>,
+    ctx: RunContext,
+    output: RunOutput,
     source: SourceSnapshot,
     run_id: String,
 ) -> Result<RunExportResult> {
     ctx.cancel.check()?;
     let index = &ctx.index;
     let mut per_alert: Vec<Option<WindowCoverage>> = vec![None; index.alerts.len()];
-    let mut slice_files = Vec::new();
-    let mut stats = FetchStats::default();
-    for out in outputs {
-        for (i, cov) in out.coverage {
-            per_alert[i] = Some(cov);
-        }
-        slice_files.extend(out.files);
-        stats.rows_fetched += out.rows_fetched;
-        stats.duplicates_dropped += out.duplicates_dropped;
+    for (i, cov) in output.coverage {
+        per_alert[i] = Some(cov);
     }
+    let slice_files = output.files;
+    let stats = output.stats;
     // Alerts whose windows lie wholly outside what the source can hold were never fetched: zero candles.
     let empty = MintCandles::default();
     let rows: Vec<CoverageRow> = index

@@ -1,4 +1,4 @@
-//! What to fetch: per mint, the merged time ranges of its windows, grouped by bucket.
+//! What to fetch: per mint, the merged time ranges of its windows; and how one fetch splits into passes.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +41,85 @@ impl MintRanges {
     }
 }
 
+/// Consecutive ranges of a mint are read as one when the gap between them is at most this fraction of the two
+/// ranges' length: the rows between them (fetched and dropped) then stay within 5% of the rows kept.
+const GAP_DIVISOR: i64 = 20;
+/// Most passes a fetch is split into: a mint's ranges are read in at most this many separate parts.
+pub const MAX_PASSES: usize = 8;
+
+/// Per mint (sorted, with candles to read), the merged ranges of its windows.
+pub fn plan_mints(per_mint: BTreeMap<String, Vec<TimeRange>>) -> Vec<MintRanges> {
+    per_mint
+        .into_iter()
+        .map(|(mint, ranges)| MintRanges::new(mint, ranges))
+        .filter(|m| !m.ranges.is_empty())
+        .collect()
+}
+
+/// The parts of a mint's ranges that are read together, in time order: ranges close to each other are
+/// merged (see [`GAP_DIVISOR`]); if more than [`MAX_PASSES`] parts remain, the closest ones are merged.
+pub fn read_parts(m: &MintRanges) -> Vec<MintRanges> {
+    let mut parts: Vec<Vec<TimeRange>> = Vec::new();
+    for &r in &m.ranges {
+        match parts.last_mut() {
+            Some(part) => {
+                let (start, end) = (part[0].0, part[part.len() - 1].1);
+                if (r.0 - end) * GAP_DIVISOR <= (end - start) + (r.1 - r.0) {
+                    part.push(r);
+                } else {
+                    parts.push(vec![r]);
+                }
+            }
+            None => parts.push(vec![r]),
+        }
+    }
+    while parts.len() > MAX_PASSES {
+        let gap = |i: usize| parts[i + 1][0].0 - parts[i][parts[i].len() - 1].1;
+        let closest = (0..parts.len() - 1)
+            .min_by_key(|&i| (gap(i), i))
+            .expect("two parts at least");
+        let next = parts.remove(closest + 1);
+        parts[closest].extend(next);
+    }
+    parts
+        .into_iter()
+        .map(|ranges| MintRanges {
+            mint: m.mint.clone(),
+            ranges,
+        })
+        .collect()
+}
+
+/// A fetch split into passes: pass `j` reads the `j`-th part of every mint that has one, so no query names a
+/// mint twice and each query's mints stay in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passes {
+    /// Per pass, its mints' parts, sorted by mint.
+    pub passes: Vec<Vec<MintRanges>>,
+    /// For each mint of the plan (in order), how many passes read it.
+    pub parts_per_mint: Vec<usize>,
+}
+
+/// Splits a plan (sorted by mint) into passes.
+pub fn split_passes(plan: &[MintRanges]) -> Passes {
+    let mut passes: Vec<Vec<MintRanges>> = Vec::new();
+    let mut parts_per_mint = Vec::with_capacity(plan.len());
+    for m in plan {
+        let parts = read_parts(m);
+        parts_per_mint.push(parts.len());
+        for (j, part) in parts.into_iter().enumerate() {
+            if passes.len() <= j {
+                passes.push(Vec::new());
+            }
+            passes[j].push(part);
+        }
+    }
+    Passes {
+        passes,
+        parts_per_mint,
+    }
+}
+
 /// The mints of one bucket, sorted by mint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketRequest {
@@ -50,15 +129,14 @@ pub struct BucketRequest {
     pub mints: Vec<MintRanges>,
 }
 
-/// Groups per-mint ranges by bucket; buckets and mints come out sorted.
-pub fn plan_buckets(per_mint: BTreeMap<String, Vec<TimeRange>>) -> Vec<BucketRequest> {
+/// Groups a plan's mints by bucket; buckets and mints come out sorted.
+pub fn group_by_bucket(plan: &[MintRanges]) -> Vec<BucketRequest> {
     let mut buckets: BTreeMap<u8, Vec<MintRanges>> = BTreeMap::new();
-    for (mint, ranges) in per_mint {
-        let bucket = mint_bucket_index(&mint);
-        let mr = MintRanges::new(mint, ranges);
-        if !mr.ranges.is_empty() {
-            buckets.entry(bucket).or_default().push(mr);
-        }
+    for m in plan {
+        buckets
+            .entry(mint_bucket_index(&m.mint))
+            .or_default()
+            .push(m.clone());
     }
     buckets
         .into_iter()
@@ -88,13 +166,70 @@ mod tests {
         per_mint.insert("mint1".to_owned(), vec![(0, 10)]);
         per_mint.insert("a".to_owned(), vec![(0, 10)]);
         per_mint.insert("abc".to_owned(), vec![(5, 5)]);
-        let plan = plan_buckets(per_mint);
-        let buckets: Vec<u8> = plan.iter().map(|b| b.bucket).collect();
-        assert_eq!(
-            buckets,
-            vec![0x4d, 0x86],
-            "abc has only an empty range and is left out"
+        let plan = plan_mints(per_mint);
+        assert_eq!(plan.len(), 2, "abc has only an empty range and is left out");
+        let buckets: Vec<u8> = group_by_bucket(&plan).iter().map(|b| b.bucket).collect();
+        assert_eq!(buckets, vec![0x4d, 0x86]);
+    }
+
+    #[test]
+    fn close_ranges_are_read_together_far_ones_apart() {
+        let hour = 3_600_000;
+        // Two windows of 10 h, 30 min apart (2.5% of 20 h): one part. A third one a month later: its own part.
+        let m = MintRanges::new(
+            "m",
+            vec![
+                (0, 10 * hour),
+                (10 * hour + hour / 2, 20 * hour),
+                (720 * hour, 730 * hour),
+            ],
         );
+        let parts = read_parts(&m);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].ranges.len(), 2);
+        assert_eq!(parts[1].ranges, vec![(720 * hour, 730 * hour)]);
+        // Many far-apart windows end up in at most MAX_PASSES parts, closest merged first, none lost.
+        let many = MintRanges::new(
+            "m",
+            (0..20)
+                .map(|i| (i * i * 100 * hour, i * i * 100 * hour + hour))
+                .collect(),
+        );
+        let parts = read_parts(&many);
+        assert_eq!(parts.len(), MAX_PASSES);
+        let rejoined: Vec<TimeRange> = parts.iter().flat_map(|p| p.ranges.clone()).collect();
+        assert_eq!(rejoined, many.ranges);
+        assert_eq!(
+            parts[0].ranges.len(),
+            13,
+            "the closest (earliest) windows merge first"
+        );
+    }
+
+    #[test]
+    fn passes_hold_each_mint_once_in_key_order() {
+        let day = 86_400_000;
+        let plan = vec![
+            MintRanges::new("a", vec![(0, day), (100 * day, 101 * day)]),
+            MintRanges::new("b", vec![(0, day)]),
+            MintRanges::new(
+                "c",
+                vec![(0, day), (50 * day, 51 * day), (100 * day, 101 * day)],
+            ),
+        ];
+        let p = split_passes(&plan);
+        assert_eq!(p.parts_per_mint, vec![2, 1, 3]);
+        let names = |j: usize| {
+            p.passes[j]
+                .iter()
+                .map(|m| m.mint.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            (names(0), names(1), names(2)),
+            (vec!["a", "b", "c"], vec!["a", "c"], vec!["c"])
+        );
+        assert_eq!(p.passes[1][1].ranges, vec![(50 * day, 51 * day)]);
     }
 
     proptest! {

@@ -28,6 +28,11 @@ pub struct HashingWriter {
 impl HashingWriter {
     /// Creates the file; fails with `IO` if it exists or cannot be created.
     pub fn create(path: &Path) -> Result<Self> {
+        Self::create_with_buffer(path, 1 << 20)
+    }
+
+    /// Like [`HashingWriter::create`], with a write buffer of `buffer` bytes (small when many files are open).
+    pub fn create_with_buffer(path: &Path, buffer: usize) -> Result<Self> {
         let file = File::options()
             .write(true)
             .create_new(true)
@@ -35,7 +40,7 @@ impl HashingWriter {
             .map_err(|e| LakeError::io("cannot create", path, &e))?;
         Ok(Self {
             path: path.to_owned(),
-            inner: BufWriter::with_capacity(1 << 20, file),
+            inner: BufWriter::with_capacity(buffer, file),
             hasher: Sha256::new(),
             bytes: 0,
         })

@@ -5,8 +5,9 @@
 
 pub mod alerts;
 pub mod bucket_range;
-pub mod bucket_stream;
+pub mod bucket_writer;
 pub mod cancel;
+pub mod candle_feed;
 pub mod candles;
 pub mod clickhouse_source;
 pub mod corpus_config;
@@ -22,8 +23,8 @@ pub mod hashing_writer;
 pub mod interval;
 pub mod manifest;
 pub mod mint_bucket;
+pub mod page_spill;
 pub mod parquet_settings;
-pub mod part_writer;
 pub mod progress;
 pub mod publish;
 pub mod run_config;

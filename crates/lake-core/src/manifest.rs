@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::part_writer::WrittenFile;
+use crate::bucket_writer::WrittenFile;
 use crate::seal::seal;
 
 /// `exporter.name` of every manifest.
@@ -83,6 +83,13 @@ pub struct FetchStats {
     pub rows_fetched: u64,
     /// Rows dropped because their (mint, ts) was already seen.
     pub duplicates_dropped: u64,
+}
+
+impl std::ops::AddAssign for FetchStats {
+    fn add_assign(&mut self, other: Self) {
+        self.rows_fetched += other.rows_fetched;
+        self.duplicates_dropped += other.duplicates_dropped;
+    }
 }
 
 /// Everything a run manifest states.

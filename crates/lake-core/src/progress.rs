@@ -13,6 +13,8 @@ pub enum Phase {
     LoadingAlerts,
     /// Fetching candles and writing bucket files.
     Exporting,
+    /// Closing the bucket files.
+    Finishing,
     /// Writing coverage and manifest, then publishing.
     Sealing,
     /// Published.
@@ -25,6 +27,7 @@ impl Phase {
         match self {
             Self::LoadingAlerts => "loading_alerts",
             Self::Exporting => "exporting",
+            Self::Finishing => "finishing",
             Self::Sealing => "sealing",
             Self::Done => "done",
         }
@@ -36,13 +39,13 @@ impl Phase {
 pub struct ProgressEvent {
     /// Current phase.
     pub phase: Phase,
-    /// Buckets finished.
-    pub buckets_done: u32,
-    /// Buckets in the plan.
-    pub buckets_total: u32,
+    /// Mints whose candles are written.
+    pub mints_done: u64,
+    /// Mints in the plan; 0 when not known in advance (a corpus day lists its mints as it reads them).
+    pub mints_total: u64,
     /// Candle rows written so far.
     pub rows: u64,
-    /// Bytes of data files written so far.
+    /// Bytes of finished data files.
     pub bytes: u64,
 }
 
@@ -68,8 +71,8 @@ impl Progress {
             inner: Arc::new(Mutex::new(State {
                 event: ProgressEvent {
                     phase: Phase::LoadingAlerts,
-                    buckets_done: 0,
-                    buckets_total: 0,
+                    mints_done: 0,
+                    mints_total: 0,
                     rows: 0,
                     bytes: 0,
                 },
@@ -79,23 +82,27 @@ impl Progress {
         }
     }
 
-    /// Enters a phase; always reported.
-    pub fn phase(&self, phase: Phase, buckets_total: Option<u32>) {
+    /// Enters a phase; always reported. `mints_total` adds to the mints planned (corpus days add up).
+    pub fn phase(&self, phase: Phase, mints_total: Option<u64>) {
         self.update(true, |e| {
             e.phase = phase;
-            if let Some(total) = buckets_total {
-                e.buckets_total = total;
+            if let Some(total) = mints_total {
+                e.mints_total += total;
             }
         });
     }
 
-    /// Adds a finished bucket's rows and bytes; reported when the last event is old enough.
-    pub fn bucket_done(&self, rows: u64, bytes: u64) {
+    /// Adds a written mint and its rows; reported when the last event is old enough.
+    pub fn mint_done(&self, rows: u64) {
         self.update(false, |e| {
-            e.buckets_done += 1;
+            e.mints_done += 1;
             e.rows += rows;
-            e.bytes += bytes;
         });
+    }
+
+    /// Adds the bytes of finished files.
+    pub fn files_done(&self, bytes: u64) {
+        self.update(false, |e| e.bytes += bytes);
     }
 
     fn update(&self, force: bool, change: impl FnOnce(&mut ProgressEvent)) {

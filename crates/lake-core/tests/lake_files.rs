@@ -3,12 +3,13 @@
 use std::fs::File;
 use std::path::Path;
 
+use lake_core::bucket_writer::{BucketWriter, PartSettings, WrittenFile};
 use lake_core::candles::MintCandles;
+use lake_core::hashing_writer::write_file;
 use lake_core::manifest::{
     manifest_bytes, CoverageSummary, FetchStats, RunManifest, SourceSnapshot, MANIFEST_FILE,
 };
 use lake_core::parquet_settings::{CompressionKind, CREATED_BY};
-use lake_core::part_writer::{PartSettings, PartWriter, WrittenFile};
 use lake_core::verify::verify;
 use parquet::basic::{Compression, Encoding};
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -42,12 +43,18 @@ fn settings(compression: CompressionKind, target_file_bytes: u64) -> PartSetting
     }
 }
 
+fn writer(dir: &Path, s: PartSettings) -> BucketWriter {
+    BucketWriter::new(dir, "", s, &dir.join(".spill")).unwrap()
+}
+
 fn write_bucket(dir: &Path, series: &[MintCandles], s: PartSettings) -> Vec<WrittenFile> {
-    let mut w = PartWriter::new(&dir.join("mint_bucket=aa"), "mint_bucket=aa", s).unwrap();
+    let mut w = writer(dir, s);
     for c in series {
-        w.write(c).unwrap();
+        w.write(0xaa, c).unwrap();
     }
-    w.finish().unwrap()
+    let files = w.finish().unwrap();
+    assert!(!dir.join(".spill").exists(), "the spill file is gone");
+    files
 }
 
 fn reader(path: &Path) -> SerializedFileReader<File> {
@@ -218,6 +225,76 @@ fn same_rows_give_identical_bytes() {
 }
 
 #[test]
+fn bytes_do_not_depend_on_how_buckets_interleave() {
+    // Bucket after bucket, or mint by mint across buckets (as an export reads them): the same files.
+    let a_mints: Vec<MintCandles> = (0..4).map(|k| series(&format!("a{k}"), 9000, k)).collect();
+    let b_mints: Vec<MintCandles> = (0..4)
+        .map(|k| series(&format!("b{k}"), 7000, 10 + k))
+        .collect();
+    let s = settings(CompressionKind::Zstd, 512 << 20);
+    let one = tempfile::tempdir().unwrap();
+    let mut w = writer(one.path(), s);
+    for c in &a_mints {
+        w.write(0x01, c).unwrap();
+    }
+    for c in &b_mints {
+        w.write(0x02, c).unwrap();
+    }
+    let sequential = w.finish().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    let mut w = writer(two.path(), s);
+    for (a, b) in a_mints.iter().zip(&b_mints) {
+        w.write(0x02, b).unwrap();
+        w.write(0x01, a).unwrap();
+    }
+    let interleaved = w.finish().unwrap();
+    assert_eq!(sequential.len(), 2);
+    assert_eq!(sequential, interleaved, "same paths, sizes and hashes");
+    assert_eq!(
+        sequential
+            .iter()
+            .map(|f| f.rel_path.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "mint_bucket=01/part-0000.parquet",
+            "mint_bucket=02/part-0000.parquet"
+        ]
+    );
+}
+
+#[test]
+fn large_buckets_get_several_row_groups_with_exact_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let input: Vec<MintCandles> = (0..3)
+        .map(|k| series(&format!("m{k}"), 120_000, k))
+        .collect();
+    let files = write_bucket(
+        dir.path(),
+        &input,
+        settings(CompressionKind::Zstd, 512 << 20),
+    );
+    assert_eq!(files.len(), 1);
+    let r = reader(&dir.path().join(&files[0].rel_path));
+    let meta = r.metadata();
+    assert_eq!(
+        meta.num_row_groups(),
+        2,
+        "262,144 rows per row group at most"
+    );
+    assert_eq!(meta.row_group(0).num_rows(), 262_144);
+    assert_eq!(meta.file_metadata().num_rows(), 360_000);
+    let ts_bounds = |g: usize| match meta.row_group(g).column(1).statistics() {
+        Some(parquet::file::statistics::Statistics::Int64(s)) => {
+            (*s.min_opt().unwrap(), *s.max_opt().unwrap())
+        }
+        other => panic!("ts statistics: {other:?}"),
+    };
+    // Row group 1 starts inside m2 (rows 262,144..): its first time is m2's row 22,144.
+    assert_eq!(ts_bounds(1).0, (T + 22_144 * 60_000) * 1000);
+    assert_eq!(ts_bounds(0).1, (T + 119_999 * 60_000) * 1000);
+}
+
+#[test]
 fn empty_bucket_leaves_no_directory_and_order_is_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let files = write_bucket(
@@ -227,16 +304,12 @@ fn empty_bucket_leaves_no_directory_and_order_is_enforced() {
     );
     assert!(files.is_empty());
     assert!(!dir.path().join("mint_bucket=aa").exists());
-    let mut w = PartWriter::new(
-        &dir.path().join("x"),
-        "x",
-        settings(CompressionKind::Zstd, 1 << 20),
-    )
-    .unwrap();
-    w.write(&series("b", 3, 0)).unwrap();
+    let mut w = writer(dir.path(), settings(CompressionKind::Zstd, 1 << 20));
+    w.write(0x10, &series("b", 3, 0)).unwrap();
+    w.write(0x11, &series("a", 3, 0)).unwrap();
     assert!(
-        w.write(&series("a", 3, 0)).is_err(),
-        "mints must come sorted"
+        w.write(0x10, &series("a", 3, 0)).is_err(),
+        "mints of one bucket must come sorted"
     );
 }
 
@@ -245,35 +318,44 @@ fn sealed_run(dir: &Path) {
     let slices = dir.join("slices");
     std::fs::create_dir(&slices).unwrap();
     let files = {
-        let mut w = PartWriter::new(
-            &slices.join("mint_bucket=aa"),
-            "slices/mint_bucket=aa",
+        let mut w = BucketWriter::new(
+            &slices,
+            "slices",
             settings(CompressionKind::Zstd, 1 << 30),
+            &dir.join(".spill"),
         )
         .unwrap();
-        w.write(&series("a", 100, 1)).unwrap();
+        w.write(0xaa, &series("a", 100, 1)).unwrap();
         w.finish().unwrap()
     };
-    let cov = {
-        let mut w = PartWriter::new(
-            &dir.join("outputs"),
-            "outputs",
-            settings(CompressionKind::Zstd, 1 << 30),
+    let table = |rel: &str, rows: u64| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let schema =
+            std::sync::Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+                "n",
+                arrow_schema::DataType::Int64,
+                false,
+            )]));
+        let column: arrow_array::ArrayRef =
+            std::sync::Arc::new(arrow_array::Int64Array::from_iter_values(0..rows as i64));
+        let bytes = lake_core::parquet_settings::table_bytes(
+            schema,
+            vec![column],
+            CompressionKind::Zstd,
+            rel,
         )
         .unwrap();
-        w.write(&series("c", 3, 1)).unwrap();
-        w.finish().unwrap().remove(0)
+        let d = write_file(&path, &bytes).unwrap();
+        WrittenFile {
+            rel_path: rel.to_owned(),
+            rows,
+            bytes: d.bytes,
+            sha256: d.sha256,
+        }
     };
-    let alerts = {
-        let mut w = PartWriter::new(
-            &dir.join("inputs"),
-            "inputs",
-            settings(CompressionKind::Zstd, 1 << 30),
-        )
-        .unwrap();
-        w.write(&series("i", 2, 1)).unwrap();
-        w.finish().unwrap().remove(0)
-    };
+    let cov = table("outputs/coverage.parquet", 3);
+    let alerts = table("inputs/alerts.parquet", 2);
     let manifest = RunManifest {
         run_id: "r".into(),
         created_at: "2026-01-01T00:00:00.000Z".into(),

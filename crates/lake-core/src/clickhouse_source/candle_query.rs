@@ -1,162 +1,212 @@
-//! The SQL that fetches candles for a set of mints and time ranges: every value bound (escaped by the client),
-//! identifiers validated and quoted, and only syntax that ClickHouse 18.16 and current releases both accept.
+//! The SQL that fetches candles: queries over consecutive mints in key order, each small enough for the
+//! server's default limits and cheap for it to answer.
 //!
-//! The time filter is a set of (mint, time block) pairs tested with one hash lookup per row:
-//! `(token_address, intDiv(toUInt32(timestamp), B)) IN ((…), …)`. A chain of per-window `OR` terms costs the
-//! server one comparison per window per row (measured: 15 s for 1M rows and 5,000 windows); the set costs one.
-//! Blocks round windows outwards, so the answer may hold a few rows outside them, which the decoder drops.
+//! Each query names its mints in `token_address IN (…)` and bounds time by its mints' earliest start and latest
+//! end, so the primary key prunes what the server reads. A mint's own range is enforced with one hash lookup
+//! per row (`transform` on an array literal, one AST node however long) when the mints' ranges differ; the
+//! exact windows are filtered on our side. No per-row hashing or sorting is asked for the client's sake: the
+//! order is the table's key order, requested only where the server reads in that order anyway.
+//!
+//! Values are written into the SQL as escaped literals (the clickhouse crate's client-side binding scans the
+//! whole template once per bound value, quadratic in the thousands of mints of a query).
+
+use std::fmt::Write as _;
+use std::ops::Range;
 
 use crate::fetch_plan::MintRanges;
 
 use super::connection::Connection;
-use super::row_binary::ROW_MARKER;
+use super::native::CANDLE_COLUMNS;
 use super::table_schema::TableSchema;
 
-/// SQL length per query when the server's default `max_query_size` (256 KiB) applies.
-pub const DEFAULT_SQL_BUDGET: usize = 200 * 1024;
-/// SQL length per query when the user may raise `max_query_size`: one query per stream in practice, so the table
-/// is read once per stream instead of once per 200 KiB of mints.
-pub const LARGE_SQL_BUDGET: usize = 48 << 20;
+/// SQL bytes per query: under the server's default `max_query_size` (256 KiB) with room for the fixed text.
+pub const SQL_BUDGET: usize = 200 * 1024;
+/// Literals in a query's `IN` list at most: far under the default `max_ast_elements` (50,000).
+pub const MAX_IN_LIST: usize = 10_000;
+/// Candle slots (rows at most) per query: bounds what a server that sorts must hold for one query.
+pub const MAX_QUERY_SLOTS: u64 = 1_000_000;
 
-/// Block lengths tried, in seconds: from a minute to about a year, each at most twice the one before, so a block
-/// is never more than a window long and a window's rows are fetched at most three times over.
-const BLOCK_LADDER: [u32; 21] = [
-    60,
-    120,
-    300,
-    600,
-    900,
-    1800,
-    3600,
-    7200,
-    4 * 3600,
-    8 * 3600,
-    12 * 3600,
-    86_400,
-    2 * 86_400,
-    4 * 86_400,
-    8 * 86_400,
-    16 * 86_400,
-    32 * 86_400,
-    64 * 86_400,
-    128 * 86_400,
-    256 * 86_400,
-    512 * 86_400,
-];
+/// How a query asks for its rows' order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOrder {
+    /// No `ORDER BY`: the server sends the table's key order on its own (checked on every row).
+    Key,
+    /// `ORDER BY` a prefix of the sorting key, which the server answers by reading in key order.
+    InOrder(String),
+    /// `ORDER BY` that the server answers by sorting each query's rows in memory (bounded per query).
+    Sorted(String),
+}
 
-/// `[start, end)` ms as whole DateTime seconds, clamped to DateTime's range; `None` when nothing is left.
-fn seconds_range(start_ms: i64, end_ms: i64) -> Option<(u32, u32)> {
-    let clamp = |ms: i64| ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0);
-    let lo = clamp(start_ms).clamp(0, i64::from(u32::MAX));
-    let hi = clamp(end_ms).clamp(0, i64::from(u32::MAX));
+impl ReadOrder {
+    /// True when rows are trusted to arrive in key order without being asked.
+    pub fn trusted(&self) -> bool {
+        matches!(self, Self::Key)
+    }
+
+    /// True when the server holds a query's rows in memory to sort them, so queries must stay small.
+    pub fn sorts(&self) -> bool {
+        matches!(self, Self::Sorted(_))
+    }
+
+    fn order_by(&self) -> Option<&str> {
+        match self {
+            Self::Key => None,
+            Self::InOrder(list) | Self::Sorted(list) => Some(list),
+        }
+    }
+}
+
+/// A single-quoted ClickHouse string literal: backslash, quote and control characters escaped.
+pub fn sql_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// `[start_ms, end_ms)` as whole DateTime seconds, clamped to DateTime's range; `None` when nothing is left.
+pub fn seconds_range(start_ms: i64, end_ms: i64) -> Option<(u32, u32)> {
+    let up = |ms: i64| ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0);
+    let lo = up(start_ms).clamp(0, i64::from(u32::MAX));
+    let hi = up(end_ms).clamp(0, i64::from(u32::MAX));
     (lo < hi).then_some((lo as u32, hi as u32))
 }
 
-/// The block length for a set of windows: about half the median window, so each window needs two or three blocks
-/// (short SQL) and rounding adds at most about one window of rows.
-pub fn block_seconds(mints: &[MintRanges], interval_s: u32) -> u32 {
-    let mut spans: Vec<i64> = mints
-        .iter()
-        .flat_map(|m| m.ranges.iter().map(|&(s, e)| (e - s) / 1000))
-        .collect();
-    if spans.is_empty() {
-        return BLOCK_LADDER[0].max(interval_s);
-    }
-    let mid = spans.len() / 2;
-    let median = *spans.select_nth_unstable(mid).1;
-    let want = (median / 2).max(i64::from(interval_s));
-    BLOCK_LADDER
-        .iter()
-        .copied()
-        .find(|&b| i64::from(b) >= want)
-        .unwrap_or(BLOCK_LADDER[BLOCK_LADDER.len() - 1])
+/// The covering range of a mint's ranges, in DateTime seconds.
+fn cover(m: &MintRanges) -> Option<(u32, u32)> {
+    let (first, last) = (m.ranges.first()?, m.ranges.last()?);
+    seconds_range(first.0, last.1)
 }
 
-/// The blocks a mint's ranges touch, sorted and unique.
-pub fn blocks_of(m: &MintRanges, block_s: u32) -> Vec<u32> {
-    let mut blocks = Vec::new();
-    for &(s, e) in &m.ranges {
-        if let Some((lo, hi)) = seconds_range(s, e) {
-            blocks.extend(lo / block_s..=(hi - 1) / block_s);
-        }
-    }
-    blocks.sort_unstable();
-    blocks.dedup();
-    blocks
+/// Candle slots of a mint's covering range: an upper bound of its rows.
+fn slots(m: &MintRanges, interval_s: u32) -> u64 {
+    cover(m).map_or(0, |(lo, hi)| {
+        u64::from(hi - lo).div_ceil(u64::from(interval_s.max(1)))
+    })
 }
 
-/// Splits the mints into runs whose SQL stays small; each run is one query, in request order.
-pub fn query_chunks(mints: &[MintRanges], block_s: u32, budget: usize) -> Vec<&[MintRanges]> {
+/// SQL bytes a mint adds to a query (its literal twice, a packed range, separators).
+fn sql_cost(m: &MintRanges) -> usize {
+    2 * sql_string(&m.mint).len() + 24
+}
+
+/// Splits mints (sorted, one entry per mint) into consecutive runs, one query each, within every limit.
+pub fn query_chunks(mints: &[MintRanges], interval_s: u32) -> Vec<Range<usize>> {
     let mut chunks = Vec::new();
-    let mut start = 0;
-    let mut size = 0;
+    let (mut start, mut bytes, mut rows) = (0, 0usize, 0u64);
     for (i, m) in mints.iter().enumerate() {
-        // Quotes, escapes, separators and a block number of up to ten digits per pair.
-        let cost = (2 * m.mint.len() + 20) * (1 + blocks_of(m, block_s).len()) + 16;
-        if i > start && size + cost > budget {
-            chunks.push(&mints[start..i]);
-            start = i;
-            size = 0;
+        let (b, r) = (sql_cost(m), slots(m, interval_s));
+        if i > start
+            && (bytes + b > SQL_BUDGET || i - start >= MAX_IN_LIST || rows + r > MAX_QUERY_SLOTS)
+        {
+            chunks.push(start..i);
+            (start, bytes, rows) = (i, 0, 0);
         }
-        size += cost;
+        bytes += b;
+        rows += r;
     }
     if start < mints.len() {
-        chunks.push(&mints[start..]);
+        chunks.push(start..mints.len());
     }
     chunks
 }
 
-/// Builds the query for one chunk of mints; rows come as RowBinary, ordered by (bucket, mint, ts), each led by
-/// the marker byte. The bucket (first byte of SHA-1) leads the order so that one answer can cover many buckets
-/// and each bucket is complete as soon as the stream moves past it. Without `FINAL`, duplicates are ordered so
-/// that the newest version (then the largest values) comes first and wins.
-pub fn candle_query(
+/// `SELECT … FROM … [FINAL] WHERE chain = … AND interval_seconds = …`, the start of every candle query.
+fn select_from(conn: &Connection, schema: &TableSchema, chain: &str, interval_s: u32) -> String {
+    let list: Vec<String> = schema
+        .select_exprs()
+        .iter()
+        .zip(CANDLE_COLUMNS)
+        .map(|(e, (name, _))| format!("{e} AS {name}"))
+        .collect();
+    format!(
+        "SELECT {} FROM {}{} WHERE chain = {} AND interval_seconds = {interval_s}",
+        list.join(", "),
+        conn.quoted_table(),
+        if schema.supports_final() {
+            " FINAL"
+        } else {
+            ""
+        },
+        sql_string(chain)
+    )
+}
+
+fn finish(mut sql: String, schema: &TableSchema, order: &ReadOrder) -> String {
+    if let Some(filter) = schema.not_null_filter() {
+        let _ = write!(sql, " AND {filter}");
+    }
+    if let Some(list) = order.order_by() {
+        let _ = write!(sql, " ORDER BY {list}");
+    }
+    sql
+}
+
+/// The query for consecutive mints (sorted, unique); `None` when no range is representable as DateTime (the
+/// mints then simply have no candles).
+pub fn mints_query(
     conn: &Connection,
     schema: &TableSchema,
     chain: &str,
     interval_s: u32,
     mints: &[MintRanges],
-    block_s: u32,
-) -> clickhouse::query::Query {
-    let mut pairs: Vec<(&str, u32)> = Vec::new();
-    let mut names: Vec<&str> = Vec::with_capacity(mints.len());
-    for m in mints {
-        let blocks = blocks_of(m, block_s);
-        if !blocks.is_empty() {
-            names.push(&m.mint);
-            pairs.extend(blocks.into_iter().map(|b| (m.mint.as_str(), b)));
-        }
-    }
-    if pairs.is_empty() {
-        // Nothing representable as DateTime: a query that returns no rows keeps the caller's path uniform.
-        names.push("");
-        pairs.push(("", u32::MAX));
-    }
-    let mut order = String::from("substring(SHA1(token_address), 1, 1), token_address, timestamp");
-    if !schema.supports_final() {
-        if let Some(version) = &schema.version_column {
-            order.push_str(&format!(", `{version}` DESC"));
-        }
-        order.push_str(", open DESC, high DESC, low DESC, close DESC, volume DESC");
-    }
-    let sql = format!(
-        "SELECT toUInt8({ROW_MARKER}), toString(token_address), toUInt32(timestamp), toFloat64(open), \
-         toFloat64(high), toFloat64(low), toFloat64(close), toFloat64(volume) FROM {table}{final_} \
-         WHERE chain = ? AND interval_seconds = ? AND token_address IN ({names}) \
-         AND (token_address, intDiv(toUInt32(timestamp), {block_s})) IN ({pairs}) ORDER BY {order}",
-        table = conn.quoted_table(),
-        final_ = if schema.supports_final() { " FINAL" } else { "" },
-        names = vec!["?"; names.len()].join(", "),
-        pairs = vec!["(?, ?)"; pairs.len()].join(", "),
+    order: &ReadOrder,
+) -> Option<String> {
+    let covered: Vec<(&MintRanges, (u32, u32))> =
+        mints.iter().filter_map(|m| Some((m, cover(m)?))).collect();
+    let lo = covered.iter().map(|(_, (s, _))| *s).min()?;
+    let hi = covered.iter().map(|(_, (_, e))| *e).max()?;
+    let names: Vec<String> = covered.iter().map(|(m, _)| sql_string(&m.mint)).collect();
+    let mut sql = select_from(conn, schema, chain, interval_s);
+    let _ = write!(
+        sql,
+        " AND token_address IN ({}) AND timestamp >= toDateTime({lo}) AND timestamp < toDateTime({hi})",
+        names.join(", ")
     );
-    let mut query = conn.client().query(&sql).bind(chain).bind(interval_s);
-    for name in names {
-        query = query.bind(name);
+    if covered.iter().any(|(_, c)| *c != (lo, hi)) {
+        // One lookup per row: the mint's covering range, packed as start << 32 | end.
+        let packed: Vec<String> = covered
+            .iter()
+            .map(|(_, (s, e))| ((u64::from(*s) << 32) | u64::from(*e)).to_string())
+            .collect();
+        let _ = write!(
+            sql,
+            " AND toUInt32(timestamp) >= bitShiftRight((transform({}, [{}], [{}], toUInt64(0)) AS q_range), 32) \
+             AND toUInt32(timestamp) < bitAnd(q_range, 4294967295)",
+            schema.mint_expr(),
+            names.join(", "),
+            packed.join(", ")
+        );
     }
-    for (mint, block) in pairs {
-        query = query.bind(mint).bind(block);
-    }
-    query
+    Some(finish(sql, schema, order))
+}
+
+/// The query for every mint of `[start_s, end_s)` (a corpus day).
+pub fn range_query(
+    conn: &Connection,
+    schema: &TableSchema,
+    chain: &str,
+    interval_s: u32,
+    (start_s, end_s): (u32, u32),
+    order: &ReadOrder,
+) -> String {
+    let mut sql = select_from(conn, schema, chain, interval_s);
+    let _ = write!(
+        sql,
+        " AND timestamp >= toDateTime({start_s}) AND timestamp < toDateTime({end_s})"
+    );
+    finish(sql, schema, order)
 }
 
 #[cfg(test)]
@@ -164,7 +214,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seconds_ranges_round_inward_and_clamp() {
+    fn literals_escape_everything_that_could_end_them() {
+        assert_eq!(sql_string("plain"), "'plain'");
+        assert_eq!(sql_string("a'b"), r"'a\'b'");
+        assert_eq!(sql_string(r"a\'; DROP"), r"'a\\\'; DROP'");
+        assert_eq!(sql_string("x\ny\t\0?"), r"'x\ny\t\0?'");
+    }
+
+    #[test]
+    fn seconds_ranges_round_outward_and_clamp() {
         assert_eq!(seconds_range(60_000, 120_000), Some((60, 120)));
         assert_eq!(seconds_range(60_001, 120_001), Some((61, 121)));
         assert_eq!(seconds_range(-120_000, 60_000), Some((0, 60)));
@@ -173,35 +231,27 @@ mod tests {
     }
 
     #[test]
-    fn blocks_cover_the_ranges() {
-        let m = MintRanges::new("m", vec![(0, 3_600_000), (7_200_000, 7_260_000)]);
-        assert_eq!(blocks_of(&m, 3600), vec![0, 2]);
-        assert_eq!(
-            blocks_of(&m, 60),
-            (0..60).chain(120..121).collect::<Vec<_>>()
-        );
-        // A window of 31 minutes gets blocks of half an hour; one of 5001 minutes gets blocks of two days.
-        assert_eq!(
-            block_seconds(&[MintRanges::new("m", vec![(0, 31 * 60_000)])], 60),
-            1800
-        );
-        assert_eq!(
-            block_seconds(&[MintRanges::new("m", vec![(0, 5001 * 60_000)])], 60),
-            2 * 86_400
-        );
-    }
-
-    #[test]
-    fn chunks_keep_order_and_bound_size() {
-        let mints: Vec<MintRanges> = (0..5000)
-            .map(|i| MintRanges::new(format!("{i:044}"), vec![(0, 60_000), (120_000, 180_000)]))
+    fn chunks_keep_order_and_respect_every_limit() {
+        let day = 86_400_000;
+        let mints: Vec<MintRanges> = (0..20_000)
+            .map(|i| MintRanges::new(format!("{i:044}"), vec![(0, day)]))
             .collect();
-        let chunks = query_chunks(&mints, 60, DEFAULT_SQL_BUDGET);
+        let chunks = query_chunks(&mints, 60);
         assert!(chunks.len() > 1);
-        let rejoined: Vec<&MintRanges> = chunks.iter().flat_map(|c| c.iter()).collect();
-        assert_eq!(rejoined.len(), mints.len());
-        assert!(rejoined.iter().zip(&mints).all(|(a, b)| a.mint == b.mint));
-        assert!(query_chunks(&[], 60, DEFAULT_SQL_BUDGET).is_empty());
-        assert_eq!(query_chunks(&mints, 60, LARGE_SQL_BUDGET).len(), 1);
+        assert_eq!(chunks.first().unwrap().start, 0);
+        assert_eq!(chunks.last().unwrap().end, mints.len());
+        for pair in chunks.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "contiguous, in order");
+        }
+        for c in &chunks {
+            let m = &mints[c.clone()];
+            assert!(m.iter().map(sql_cost).sum::<usize>() <= SQL_BUDGET);
+            assert!(m.iter().map(|m| slots(m, 60)).sum::<u64>() <= MAX_QUERY_SLOTS);
+            assert!(c.len() <= MAX_IN_LIST);
+        }
+        // One mint larger than every limit still gets a query of its own.
+        let huge = [MintRanges::new("m", vec![(0, 1_000 * day)])];
+        assert_eq!(query_chunks(&huge, 60), vec![0..1]);
+        assert!(query_chunks(&[], 60).is_empty());
     }
 }

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::server_error::{client_error, exception_error, redact};
+use super::http_client::http_client;
+use super::native::DecodeError;
+use super::server_error::{client_error, exception_error};
 use crate::error::{ErrorCode, LakeError, Result};
 
 /// The longest timeout accepted, in seconds (a day): larger values are almost certainly unit mistakes.
@@ -35,10 +37,10 @@ pub struct ClickHouseConfig {
     /// Password; never written to any output, log or error message.
     #[serde(default)]
     pub password: String,
-    /// Seconds to wait for the server's first answer.
+    /// Seconds allowed to set up a connection (TCP, and TLS when used).
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: u64,
-    /// Seconds to wait for each piece of a streaming answer.
+    /// Seconds allowed for every wait for bytes of an answer, the first byte included.
     #[serde(default = "default_send_receive_timeout")]
     pub send_receive_timeout: u64,
 }
@@ -52,6 +54,17 @@ pub struct ServerInfo {
     pub timezone: String,
     /// The server's clock, epoch seconds (used as the snapshot's `as_of`).
     pub now_epoch_s: i64,
+}
+
+impl ServerInfo {
+    /// The major version (`18` of `18.16.1`); 0 when the server names its version oddly.
+    pub fn major(&self) -> u32 {
+        self.version
+            .split('.')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 /// Checks a database or table name; they are quoted too, but validation gives a clear error early.
@@ -134,7 +147,7 @@ impl Connection {
             host.to_owned()
         };
         let endpoint = format!("http://{host_part}:{}", config.port);
-        let client = ::clickhouse::Client::default()
+        let client = http_client(Duration::from_secs(config.connect_timeout))
             .with_url(endpoint.clone())
             .with_database(config.database.clone())
             .with_user(config.user.clone())
@@ -172,19 +185,19 @@ impl Connection {
         &self.client
     }
 
-    /// The time allowed for the first answer of a query.
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_secs(self.config.connect_timeout)
-    }
-
-    /// The time allowed between two pieces of a streaming answer.
+    /// The time allowed for each wait for bytes of an answer.
     pub fn receive_timeout(&self) -> Duration {
         Duration::from_secs(self.config.send_receive_timeout)
     }
 
     /// Maps a client failure to a coded error naming this server.
     pub fn map_client_error(&self, err: &::clickhouse::error::Error) -> LakeError {
-        client_error(err, &self.endpoint, &self.config.password)
+        client_error(
+            err,
+            &self.endpoint,
+            &self.config.password,
+            self.config.connect_timeout,
+        )
     }
 
     /// A coded error for a server exception text.
@@ -192,20 +205,14 @@ impl Connection {
         exception_error(text, &self.endpoint, &self.config.password)
     }
 
-    /// Removes the password from a message.
-    pub fn redact(&self, message: &str) -> String {
-        redact(message, &self.config.password)
-    }
-
-    /// The error for a server that did not answer in time.
-    pub fn timeout_error(&self, what: &str, after: Duration) -> LakeError {
+    /// The error for a server that accepted the query and then sent nothing for `send_receive_timeout`.
+    pub fn timeout_error(&self) -> LakeError {
         LakeError::new(
-            ErrorCode::ClickhouseUnreachable,
+            ErrorCode::ClickhouseTimeout,
             format!(
-                "ClickHouse at {} did not answer {what} within {} s; check that the server runs and is not overloaded, or raise clickhouse.{}",
-                self.endpoint,
-                after.as_secs(),
-                if what == "the first request" { "connect_timeout" } else { "send_receive_timeout" }
+                "ClickHouse at {} sent nothing for {} s; the server is busy or the query is slow: retry later, \
+                 or raise clickhouse.send_receive_timeout",
+                self.endpoint, self.config.send_receive_timeout
             ),
         )
     }
@@ -221,8 +228,9 @@ impl Connection {
             .map_err(|e| self.map_client_error(&e))
     }
 
-    /// The next piece of an answer, or `None` at its end. The first piece may take `connect_timeout`, each
-    /// later one `send_receive_timeout`; cancellation is checked before each.
+    /// The next piece of an answer, or `None` at its end. Setting up the connection may take
+    /// `connect_timeout` (the connector enforces it); every wait for bytes after that, the first included, may
+    /// take `send_receive_timeout`. Cancellation is checked before each piece.
     pub async fn next_piece(
         &self,
         cursor: &mut ::clickhouse::query::BytesCursor,
@@ -230,23 +238,13 @@ impl Connection {
         cancel: &crate::cancel::CancelFlag,
     ) -> Result<Option<bytes::Bytes>> {
         cancel.check()?;
-        let limit = if first {
-            self.connect_timeout()
-        } else {
-            self.receive_timeout()
-        };
+        let mut limit = self.receive_timeout();
+        if first {
+            limit += Duration::from_secs(self.config.connect_timeout);
+        }
         let next = tokio::time::timeout(limit, cursor.next())
             .await
-            .map_err(|_| {
-                self.timeout_error(
-                    if first {
-                        "the first request"
-                    } else {
-                        "while streaming"
-                    },
-                    limit,
-                )
-            })?;
+            .map_err(|_| self.timeout_error())?;
         next.map_err(|e| self.map_client_error(&e))
     }
 
@@ -282,11 +280,11 @@ impl Connection {
         Ok(out)
     }
 
-    /// The error for a RowBinary answer that carried an exception or was not what was asked for.
-    pub fn decode_error(&self, err: super::row_binary::DecodeError) -> LakeError {
+    /// The error for an answer that carried an exception, was not what was asked for, or broke a trusted order.
+    pub fn decode_error(&self, err: DecodeError) -> LakeError {
         match err {
-            super::row_binary::DecodeError::Exception(text) => self.exception(text.trim_start_matches(['\r', '\n'])),
-            super::row_binary::DecodeError::Garbled(what) => LakeError::new(
+            DecodeError::Exception(text) => self.exception(text.trim_start_matches(['\r', '\n'])),
+            DecodeError::Garbled(what) => LakeError::new(
                 ErrorCode::ClickhouseQuery,
                 format!(
                     "ClickHouse at {} sent an answer that is not what was asked for: {what}; nothing was written. \
@@ -294,6 +292,10 @@ impl Connection {
                     self.endpoint
                 ),
             ),
+            DecodeError::Unordered(what) => LakeError::unordered_answer(format!(
+                "ClickHouse at {} sent rows out of key order ({what})",
+                self.endpoint
+            )),
         }
     }
 

@@ -1,10 +1,12 @@
-//! Discovering which mints have candles in a time range: the first step of a corpus day, so that candles are
-//! then fetched per bucket through the table's primary key instead of scanning the day once per bucket.
+//! Discovering which mints have candles in a time range: what a corpus shard (a bucket range) needs before it
+//! can ask for its own mints, and what a day falls back to when its server must sort.
 
 use crate::error::Result;
 
+use super::candle_query::sql_string;
 use super::connection::Connection;
-use super::row_binary::{decode_marked_strings, ROW_MARKER};
+use super::native::decode_strings;
+use super::table_schema::TableSchema;
 
 /// Most mints named in one discovery query's filter; keeps the SQL far below `max_query_size`.
 const FILTER_CHUNK: usize = 2000;
@@ -13,10 +15,10 @@ const FILTER_CHUNK: usize = 2000;
 /// `filter` (sorted).
 pub async fn mints_in_range(
     conn: &Connection,
+    schema: &TableSchema,
     chain: &str,
     interval_s: u32,
-    start_s: u32,
-    end_s: u32,
+    (start_s, end_s): (u32, u32),
     filter: Option<&[String]>,
 ) -> Result<Vec<String>> {
     let chunks: Vec<Option<&[String]>> = match filter {
@@ -26,26 +28,20 @@ pub async fn mints_in_range(
     let mut mints = Vec::new();
     for chunk in chunks {
         let in_list = chunk.map_or(String::new(), |c| {
-            format!(" AND token_address IN ({})", vec!["?"; c.len()].join(", "))
+            let names: Vec<String> = c.iter().map(|m| sql_string(m)).collect();
+            format!(" AND token_address IN ({})", names.join(", "))
         });
         let sql = format!(
-            "SELECT DISTINCT toUInt8({ROW_MARKER}), toString(token_address) AS mint FROM {} \
-             WHERE chain = ? AND interval_seconds = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?){in_list} \
-             ORDER BY mint",
-            conn.quoted_table()
+            "SELECT DISTINCT {} AS q_mint FROM {} WHERE chain = {} AND interval_seconds = {interval_s} \
+             AND timestamp >= toDateTime({start_s}) AND timestamp < toDateTime({end_s}){in_list} ORDER BY q_mint",
+            schema.mint_expr(),
+            conn.quoted_table(),
+            sql_string(chain)
         );
-        let mut query = conn
-            .client()
-            .query(&sql)
-            .bind(chain)
-            .bind(interval_s)
-            .bind(start_s)
-            .bind(end_s);
-        for mint in chunk.unwrap_or_default() {
-            query = query.bind(mint.as_str());
-        }
-        let body = conn.fetch_all_bytes(query, "RowBinary").await?;
-        mints.extend(decode_marked_strings(&body).map_err(|e| conn.decode_error(e))?);
+        let body = conn
+            .fetch_all_bytes(conn.client().query_raw(&sql), "Native")
+            .await?;
+        mints.extend(decode_strings(&body, "q_mint").map_err(|e| conn.decode_error(e))?);
     }
     mints.sort();
     mints.dedup();

@@ -68,11 +68,24 @@ pub fn exception_error(text: &str, endpoint: &str, password: &str) -> LakeError 
     )
 }
 
-/// A lake error for a failure of the client library (network, timeout, bad response).
-pub fn client_error(err: &::clickhouse::error::Error, endpoint: &str, password: &str) -> LakeError {
+/// A lake error for a failure of the client library (network, bad response); `connect_timeout` (seconds) is
+/// named when the connection was not set up in time.
+pub fn client_error(
+    err: &::clickhouse::error::Error,
+    endpoint: &str,
+    password: &str,
+    connect_timeout: u64,
+) -> LakeError {
     use ::clickhouse::error::Error as E;
     match err {
         E::BadResponse(text) => exception_error(text, endpoint, password),
+        E::Network(inner) if super::http_client::is_connect_timeout(inner.as_ref()) => LakeError::new(
+            ErrorCode::ClickhouseUnreachable,
+            format!(
+                "ClickHouse at {endpoint} did not accept a connection within {connect_timeout} s; check that the \
+                 server runs and clickhouse.host/port point at its HTTP interface, or raise clickhouse.connect_timeout"
+            ),
+        ),
         E::Network(_) | E::TimedOut => LakeError::new(
             ErrorCode::ClickhouseUnreachable,
             redact(
