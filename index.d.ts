@@ -107,7 +107,10 @@ export interface LakeCorpusExportConfig {
   buckets?: string
   /** Re-export days that are already sealed and intact; default false. */
   overwrite?: boolean
-  /** Queries in flight (1–64); default 4. */
+  /**
+   * ClickHouse queries in flight at once (1–64); default 2. More lets a server with cores to spare answer
+   * faster; each waits (paused) until the export reads it.
+   */
   concurrency?: number
   /** The candle server. */
   clickhouse: ClickhouseConnection
@@ -204,7 +207,10 @@ export interface LakeRunSliceExportConfig {
   source?: 'clickhouse' | 'corpus'
   /** Replace an existing run with the same id (atomically); default false. */
   overwrite?: boolean
-  /** Queries in flight at once (1–64); default 4. */
+  /**
+   * ClickHouse queries in flight at once (1–64); default 2. More lets a server with cores to spare answer
+   * faster; each waits (paused) until the export reads it.
+   */
   concurrency?: number
 }
 

@@ -52,7 +52,7 @@ describe('LakeExporterService validation', () => {
       min_required_pre: 52,
       target_total: 5000,
       overwrite: false,
-      concurrency: 4,
+      concurrency: 2,
       source: 'clickhouse',
       clickhouse: { ...minimal().clickhouse, password: '', connect_timeout: 10, send_receive_timeout: 300 },
     });

@@ -1,7 +1,10 @@
-// The benchmark behind `npm run bench`: export speed against the raw read floor, writer speed, size and memory.
-// Needs CLICKHOUSE_URL (scripts/bench.sh starts a throwaway server) and the release addon.
+// The benchmark behind `npm run bench`: export speed against the cheapest read of the same rows, in two modes
+// (server and client sharing both cores; server on CPU 0 and every client on CPU 1, as on two machines), the
+// server's own cost per query, writer speed, size and memory; `--scale` runs the large-table run instead.
+// Needs CLICKHOUSE_URL / CLICKHOUSE_PID (scripts/bench.sh starts a throwaway server) and the release addon.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,18 +13,22 @@ const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : dflt;
 };
-const ROWS = Number(opt('--rows', '10000000'));
+const SCALE = args.includes('--scale');
+const ROWS = Number(opt('--rows', SCALE ? '100000000' : '10000000'));
 const TOKENS = Number(opt('--tokens', '5000'));
-const RUNS = Number(opt('--runs', '3'));
+const RUNS = Number(opt('--runs', SCALE ? '1' : '3'));
+const MODES = args.includes('--pin') ? ['pinned'] : args.includes('--no-pin') ? ['shared'] : ['shared', 'pinned'];
 const OUT = opt('--out', 'BENCHMARKS.md');
 const PER_TOKEN = Math.ceil(ROWS / TOKENS);
 const T0 = 1735689600; // 2025-01-01
 const url = new URL(process.env.CLICKHOUSE_URL);
+const SERVER_PID = Number(process.env.CLICKHOUSE_PID);
 const work = mkdtempSync(join(tmpdir(), 'lake-bench-'));
 const log = (...a) => console.error('[bench]', ...a);
+let pinned = false;
 
-async function q(sql) {
-  const target = new URL(`/?query=${encodeURIComponent(sql)}`, url);
+async function q(sql, settings = '') {
+  const target = new URL(`/?query=${encodeURIComponent(sql)}${settings}`, url);
   // The server closes idle keep-alive connections after 3 s; while spawnSync blocked the event loop, fetch could
   // not notice, so a first failure on a stale connection is retried once on a new one.
   const res = await fetch(target, { method: 'POST' }).catch(() => fetch(target, { method: 'POST' }));
@@ -30,10 +37,18 @@ async function q(sql) {
   return text;
 }
 
+/** Server on CPU 0 and clients on CPU 1, or both free. */
+function pin(on) {
+  execFileSync('taskset', ['-a', '-pc', on ? '0' : '0-' + (cpus().length - 1), String(SERVER_PID)], { stdio: 'ignore' });
+  pinned = on;
+}
+const client = (cmd, argv) => (pinned ? ['taskset', ['-c', '1', cmd, ...argv]] : [cmd, argv]);
+
 const best = (xs, key) => xs.reduce((a, b) => (b[key] < a[key] ? b : a));
 
 async function load() {
   log(`loading ${ROWS} rows: ${TOKENS} tokens x ${PER_TOKEN} 1m candles (random walk)`);
+  const unlimited = '&max_memory_usage=0';
   await q('DROP DATABASE IF EXISTS bench');
   await q('CREATE DATABASE bench');
   await q(`CREATE TABLE bench.tokens ENGINE = Memory AS SELECT number AS k, arrayStringConcat(arrayMap(i -> substring(
@@ -50,28 +65,60 @@ async function load() {
       (cityHash64(tupleElement(ip, 1), k) % 1000000) / 10, toDateTime(${T0})
       FROM (SELECT k, arrayJoin(arrayMap((r, j) -> (j, (0.001 + (k % 97) / 10) * exp(r)), arrayCumSum(arrayMap(x ->
         toFloat64((cityHash64(k, x) % 2001) - 1000) / 100000, range(${PER_TOKEN}))), range(${PER_TOKEN}))) AS ip
-        FROM bench.tokens WHERE k >= ${lo} AND k < ${lo + step}) ANY INNER JOIN bench.tokens USING k`);
+        FROM bench.tokens WHERE k >= ${lo} AND k < ${lo + step}) ANY INNER JOIN bench.tokens USING k`, unlimited);
   }
-  await q('OPTIMIZE TABLE bench.ohlcv_candles FINAL');
+  await q('OPTIMIZE TABLE bench.ohlcv_candles FINAL', unlimited);
   const n = Number((await q('SELECT count() FROM bench.ohlcv_candles')).trim());
   log(`loaded ${n} rows in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return n;
 }
 
-function floor() {
-  const sql = `SELECT token_address, toUInt32(timestamp), open, high, low, close, volume FROM bench.ohlcv_candles FINAL
-    WHERE chain = 'solana' AND interval_seconds = 60 ORDER BY token_address, timestamp FORMAT RowBinary`;
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) {
-    const out = execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{time_total} %{size_download}', url.href, '--data-binary', sql], { encoding: 'utf8' });
-    const [seconds, bytes] = out.trim().split(' ').map(Number);
-    runs.push({ seconds, bytes });
+const sqlString = (s) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** The server's peak memory over the queries whose text contains `marker`, since `sinceS` (epoch seconds). */
+async function serverMemory(marker, sinceS) {
+  await q('SYSTEM FLUSH LOGS');
+  const text = await q(`SELECT max(memory_usage), count() FROM system.query_log WHERE type = 2 AND event_time >= toDateTime(${sinceS})
+    AND position(query, ${sqlString(marker)}) > 0 FORMAT TSV`);
+  const [bytes, queries] = text.trim().split('\t').map(Number);
+  return { mib: bytes / 2 ** 20, queries };
+}
+
+const SELECT_LIST = 'token_address, toUInt32(timestamp), open, high, low, close, volume';
+const SHAPES = {
+  floor: `SELECT ${SELECT_LIST} FROM bench.ohlcv_candles FINAL WHERE chain = 'solana' AND interval_seconds = 60 FORMAT Native`,
+  orderByKey: `SELECT ${SELECT_LIST} FROM bench.ohlcv_candles FINAL WHERE chain = 'solana' AND interval_seconds = 60
+    ORDER BY token_address, timestamp FORMAT RowBinary`,
+  orderBySha1: `SELECT ${SELECT_LIST} FROM bench.ohlcv_candles FINAL WHERE chain = 'solana' AND interval_seconds = 60
+    ORDER BY substring(SHA1(token_address), 1, 1), token_address, timestamp FORMAT RowBinary`,
+};
+
+/** A query shape streamed by curl to /dev/null, best of `runs`, with the server's peak memory; `unlimited` lifts
+ * the server's per-query memory limit (the sorted shapes need more than 1 GiB for 10M rows). */
+async function curlShape(name, runs = RUNS, unlimited = false) {
+  const out = [];
+  for (let i = 0; i < runs; i++) {
+    const since = Math.floor(Date.now() / 1000);
+    const target = unlimited ? `${url.href}?max_memory_usage=0` : url.href;
+    const [cmd, argv] = client('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{time_starttransfer} %{time_total} %{size_download}',
+      target, '--data-binary', SHAPES[name]]);
+    const [status, first, seconds, bytes] = execFileSync(cmd, argv, { encoding: 'utf8' }).trim().split(' ').map(Number);
+    if (status !== 200) throw new Error(`${name}: HTTP ${status}`);
+    const mem = await serverMemory(SHAPES[name].slice(-60), since);
+    out.push({ first, seconds, bytes, memMib: mem.mib });
   }
-  return best(runs, 'seconds');
+  return best(out, 'seconds');
+}
+
+/** True when a query shape fails under the server's own per-query memory limit. */
+function failsUnderLimit(name) {
+  const [cmd, argv] = client('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', url.href, '--data-binary', SHAPES[name]]);
+  return execFileSync(cmd, argv, { encoding: 'utf8' }).trim() !== '200';
 }
 
 function child(kind, config) {
-  const r = spawnSync(process.execPath, [join(import.meta.dirname, 'export-child.mjs'), kind, JSON.stringify(config)], { encoding: 'utf8' });
+  const [cmd, argv] = client(process.execPath, [join(import.meta.dirname, 'export-child.mjs'), kind, JSON.stringify(config)]);
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`${kind} export failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1));
 }
@@ -82,86 +129,200 @@ async function alertsFor(tokens, path) {
   writeFileSync(path, csv);
 }
 
-function exportRuns(alerts, label, concurrency = 4) {
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) {
-    runs.push(child('run', {
-      data_root: join(work, label), run_id: 'bench', interval: '1m', window: `pre${PER_TOKEN - 1}_post0`, alerts_path: alerts,
-      overwrite: true, concurrency, clickhouse: { host: url.hostname, port: Number(url.port), database: 'bench', table: 'ohlcv_candles', user: 'default' },
-    }));
+const ch = { host: url.hostname, port: Number(url.port), database: 'bench', table: 'ohlcv_candles', user: 'default' };
+
+async function exportRuns(alerts, label, { concurrency, runs = RUNS } = {}) {
+  const out = [];
+  for (let i = 0; i < runs; i++) {
+    const since = Math.floor(Date.now() / 1000);
+    // A fresh lake each time: an overwrite would also time the removal of the previous run.
+    const root = join(work, `${label}-${i}`);
+    const r = child('run', {
+      data_root: root, run_id: 'bench', interval: '1m', window: `pre${PER_TOKEN - 1}_post0`, alerts_path: alerts,
+      ...(concurrency ? { concurrency } : {}), clickhouse: ch,
+    });
+    const mem = await serverMemory('q_mint', since);
+    out.push({ ...r, root, memMib: mem.mib, queries: mem.queries });
   }
-  return best(runs, 'seconds');
+  const kept = best(out, 'seconds');
+  for (const r of out) if (r !== kept) rmSync(r.root, { recursive: true, force: true });
+  return kept;
+}
+
+async function corpusRuns(label, runs = RUNS) {
+  const days = Math.ceil((PER_TOKEN * 60) / 86400);
+  const dateTo = new Date((T0 + days * 86400) * 1000).toISOString().slice(0, 10);
+  const out = [];
+  for (let i = 0; i < runs; i++) {
+    rmSync(join(work, `${label}-${i}`), { recursive: true, force: true });
+    const since = Math.floor(Date.now() / 1000);
+    const r = child('corpus', { data_root: join(work, `${label}-${i}`), interval: '1m', date_from: '2025-01-01', date_to: dateTo, clickhouse: ch });
+    const mem = await serverMemory('q_mint', since);
+    out.push({ ...r, days, memMib: mem.mib, queries: mem.queries });
+  }
+  return best(out, 'seconds');
+}
+
+/** SHA-256 of every slice file of a run, by path. */
+function sliceHashes(root) {
+  const out = {};
+  const walk = (dir, rel) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p, `${rel}${name}/`);
+      else if (name.endsWith('.parquet')) out[`${rel}${name}`] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(join(root, 'lake', 'runs', 'run_id=bench', 'slices'), '');
+  return out;
 }
 
 function writerBench() {
   const bin = 'target/x86_64-unknown-linux-gnu/release/examples/writer_bench';
-  const one = JSON.parse(execFileSync(bin, ['--rows', String(ROWS), '--tokens', String(TOKENS), '--threads', '1'], { encoding: 'utf8' }));
-  const two = JSON.parse(execFileSync(bin, ['--rows', String(ROWS), '--tokens', String(TOKENS), '--threads', '2'], { encoding: 'utf8' }));
-  return { one, two };
+  const [cmd, argv] = client(bin, ['--rows', String(ROWS), '--tokens', String(TOKENS)]);
+  return JSON.parse(execFileSync(cmd, argv, { encoding: 'utf8' }));
 }
 
-const rows = await load();
-log('floor: RowBinary over HTTP to /dev/null');
-const fl = floor();
-const allAlerts = join(work, 'alerts-all.csv');
-await alertsFor(TOKENS, allAlerts);
-log('exportRunSlices, all tokens, concurrency 4 and 1');
-const ex = exportRuns(allAlerts, 'all');
-const ex1 = exportRuns(allAlerts, 'all', 1);
-const smallTokens = Math.max(1, Math.round(1_000_000 / PER_TOKEN));
-const smallAlerts = join(work, 'alerts-1m.csv');
-await alertsFor(smallTokens, smallAlerts);
-log(`exportRunSlices, ${smallTokens} tokens (about 1M rows)`);
-const exSmall = exportRuns(smallAlerts, 'small');
-log('exportCorpus');
-const days = Math.ceil((PER_TOKEN * 60) / 86400);
-const dateTo = new Date((T0 + days * 86400) * 1000).toISOString().slice(0, 10);
-const corpus = best(
-  Array.from({ length: RUNS }, (_, i) =>
-    child('corpus', {
-      data_root: join(work, `corpus-${i}`), interval: '1m', date_from: '2025-01-01', date_to: dateTo,
-      clickhouse: { host: url.hostname, port: Number(url.port), database: 'bench', table: 'ohlcv_candles', user: 'default' },
-    }),
-  ),
-  'seconds',
-);
-log('writer alone');
-const wr = writerBench();
-
-const version = (cmd, a) => { try { return execFileSync(cmd, a, { encoding: 'utf8' }).trim().split('\n')[0]; } catch { return 'n/a'; } };
-const chVersion = (await q('SELECT version()')).trim();
 const fmt = (n, d = 2) => Number(n).toFixed(d);
-const floorRps = rows / fl.seconds;
-const table = `
+/** Seconds spent in each phase of an export, from its progress events. */
+const phaseSplit = (r) => {
+  const p = r.phases_ms ?? {};
+  const at = (name, dflt) => (p[name] ?? dflt) / 1000;
+  const [a, b, c, d] = [at('exporting', 0), at('finishing', 0), at('sealing', 0), r.seconds];
+  return `${fmt(a)} s / ${fmt(b - a)} s / ${fmt(c - b)} s / ${fmt(d - c)} s`;
+};
+const mrps = (rows, s) => `${fmt(rows / s / 1e6)} M rows/s`;
+const version = (cmd, a) => {
+  try {
+    return execFileSync(cmd, a, { encoding: 'utf8' }).trim().split('\n')[0];
+  } catch {
+    return 'n/a';
+  }
+};
+
+async function machine() {
+  const chVersion = (await q('SELECT version()')).trim();
+  return `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${fmt(totalmem() / 2 ** 30, 0)} GiB; ${version('uname', ['-sr'])};
+Node ${process.version}; ${version('rustc', ['--version'])}; ClickHouse ${chVersion} (max_memory_usage ${
+    (await q("SELECT value FROM system.settings WHERE name = 'max_memory_usage'")).trim()} per query).`;
+}
+
+function writeSection(marker, text) {
+  let doc;
+  try {
+    doc = readFileSync(OUT, 'utf8');
+  } catch {
+    doc = '# Benchmarks\n';
+  }
+  const open = `<!-- bench:${marker} -->`;
+  const close = `<!-- /bench:${marker} -->`;
+  const block = `${open}\n${text}\n${close}`;
+  if (doc.includes(open) && doc.includes(close)) {
+    doc = doc.slice(0, doc.indexOf(open)) + block + doc.slice(doc.indexOf(close) + close.length);
+  } else {
+    doc = `${doc.trimEnd()}\n\n${block}\n`;
+  }
+  writeFileSync(OUT, doc);
+}
+
+async function mainRun() {
+  const rows = await load();
+  const allAlerts = join(work, 'alerts-all.csv');
+  await alertsFor(TOKENS, allAlerts);
+  const sections = [];
+  let detSame = null;
+  for (const mode of MODES) {
+    pin(mode === 'pinned');
+    log(`${mode}: floor and reference query shapes`);
+    const floor = await curlShape('floor');
+    const byKey = await curlShape('orderByKey', Math.min(RUNS, 2), true);
+    const bySha1 = await curlShape('orderBySha1', Math.min(RUNS, 2), true);
+    const sortedFail = [failsUnderLimit('orderByKey'), failsUnderLimit('orderBySha1')].map((f) => (f ? 'fails' : 'passes'));
+    log(`${mode}: exportRunSlices (default concurrency, then 1)`);
+    const ex = await exportRuns(allAlerts, `all-${mode}`);
+    const ex1 = await exportRuns(allAlerts, `one-${mode}`, { concurrency: 1 });
+    if (detSame === null) {
+      const ex4 = await exportRuns(allAlerts, `four-${mode}`, { concurrency: 4, runs: 1 });
+      detSame = JSON.stringify(sliceHashes(ex1.root)) === JSON.stringify(sliceHashes(ex4.root)) && ex4.files === ex1.files;
+    }
+    log(`${mode}: exportCorpus`);
+    const corpus = await corpusRuns(`corpus-${mode}`);
+    pin(false);
+    const rate = (r) => r.rows / r.seconds;
+    sections.push(`### ${mode === 'pinned' ? 'Pinned: server on CPU 0, every client on CPU 1 (two machines, emulated)' : 'Shared: server and clients on both cores'}
+
 | measure | value |
 |---|---|
-| rows in the table | ${rows.toLocaleString('en-US')} (${TOKENS} tokens x ${PER_TOKEN} 1m candles) |
-| floor: RowBinary of the same rows over HTTP to /dev/null (best of ${RUNS}) | ${fmt(fl.seconds)} s, ${fmt(floorRps / 1e6)} M rows/s |
-| exportRunSlices, zstd, concurrency 4 (best of ${RUNS}) | ${fmt(ex.seconds)} s, ${fmt(ex.rows / ex.seconds / 1e6)} M rows/s |
-| exportRunSlices, concurrency 1 (one stream) | ${fmt(ex1.seconds)} s, ${fmt(ex1.rows / ex1.seconds / 1e6)} M rows/s |
-| export / floor (rows/s), concurrency 4 / 1 | ${fmt(ex.rows / ex.seconds / floorRps)}x / ${fmt(ex1.rows / ex1.seconds / floorRps)}x (target >= 0.8x) |
-| exportCorpus, ${days} days (best of ${RUNS}) | ${fmt(corpus.seconds)} s, ${fmt(corpus.rows / corpus.seconds / 1e6)} M rows/s |
-| writer alone, ${wr.one.rows.toLocaleString('en-US')} rows -> 256 buckets, 1 thread / 2 threads | ${fmt(wr.one.seconds)} s / ${fmt(wr.two.seconds)} s (Polars sink measured here: ~1.8 s) |
-| output bytes per row (export / writer bench) | ${fmt(ex.bytes / ex.rows)} / ${fmt(wr.one.bytes_per_row)} (target <= 31) |
-| peak RSS of the exporting process, ${exSmall.rows.toLocaleString('en-US')} rows / ${ex.rows.toLocaleString('en-US')} rows | ${fmt(exSmall.peak_rss_mb, 0)} MiB / ${fmt(ex.peak_rss_mb, 0)} MiB (target <= 256, flat) |
-| fetch amplification (rows fetched / rows written) | ${fmt(ex.rows_fetched / ex.rows, 3)} |
-| slice files | ${ex.files} |
+| floor: \`FINAL\`, no \`ORDER BY\`, Native, of exactly the exported rows, curl to /dev/null (best of ${RUNS}) | ${fmt(floor.seconds)} s, ${mrps(rows, floor.seconds)}, server peak ${fmt(floor.memMib, 0)} MiB |
+| exportRunSlices, default concurrency (best of ${RUNS}) | ${fmt(ex.seconds)} s, ${mrps(ex.rows, ex.seconds)}, first rows after ${fmt(ex.first_rows_ms / 1000)} s, ${ex.queries} queries, server peak ${fmt(ex.memMib, 0)} MiB/query |
+| exportRunSlices, concurrency 1 | ${fmt(ex1.seconds)} s, ${mrps(ex1.rows, ex1.seconds)} |
+| **export / floor** (rows/s), default / concurrency 1 | **${fmt(rate(ex) / (rows / floor.seconds))}x** / ${fmt(rate(ex1) / (rows / floor.seconds))}x (target >= 0.8x) |
+| exportCorpus, ${corpus.days} days (best of ${RUNS}) | ${fmt(corpus.seconds)} s, ${mrps(corpus.rows, corpus.seconds)}, **${fmt(rate(corpus) / (rows / floor.seconds))}x** the floor, server peak ${fmt(corpus.memMib, 0)} MiB/query |
+| for reference, with the memory limit lifted (under it: ${sortedFail.join(' / ')}): the same rows \`ORDER BY token_address, timestamp\` (the old floor) / \`ORDER BY substring(SHA1(…)), …\` (the old export's shape) | ${fmt(byKey.seconds)} s (first byte ${fmt(byKey.first)} s, server ${fmt(byKey.memMib, 0)} MiB) / ${fmt(bySha1.seconds)} s (first byte ${fmt(bySha1.first)} s, server ${fmt(bySha1.memMib, 0)} MiB) |
+| where the export's time went (best run): start-up / fetch and write / closing the bucket files / coverage, manifest, publish | ${phaseSplit(ex)} |
+| peak RSS of the exporting process / output bytes per row / fetch amplification | ${fmt(ex.peak_rss_mb, 0)} MiB / ${fmt(ex.bytes / ex.rows)} / ${fmt(ex.rows_fetched / ex.rows, 3)} |`);
+  }
+  log('exportRunSlices on about 1M rows (RSS at a tenth of the size)');
+  const smallTokens = Math.max(1, Math.round(1_000_000 / PER_TOKEN));
+  const smallAlerts = join(work, 'alerts-1m.csv');
+  await alertsFor(smallTokens, smallAlerts);
+  const small = await exportRuns(smallAlerts, 'small', { runs: 1 });
+  log('writer alone');
+  const wr = writerBench();
+  const stamp = `Last run: \`npm run bench -- --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 0)}M rows in the table (${TOKENS} tokens x ${PER_TOKEN} 1m candles), one alert per token whose window covers all its candles.`;
+  const text = `${stamp}
 
-Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${fmt(totalmem() / 2 ** 30, 0)} GiB; ${version('uname', ['-sr'])};
-Node ${process.version}; ${version('rustc', ['--version'])}; ClickHouse ${chVersion}.
-`;
-console.log(table);
-const path = OUT;
-let doc = '';
-try { doc = readFileSync(path, 'utf8'); } catch { /* new file */ }
-const marker = '<!-- bench:results -->';
-const stamp = `Last run: \`npm run bench -- --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}.\n`;
-if (doc.includes(marker)) {
-  const [head, rest] = doc.split(marker);
-  const tail = rest.includes('<!-- /bench:results -->') ? rest.slice(rest.indexOf('<!-- /bench:results -->')) : '<!-- /bench:results -->\n';
-  writeFileSync(path, `${head}${marker}\n${stamp}${table}\n${tail}`);
-} else {
-  writeFileSync(path, `# Benchmarks\n\n${marker}\n${stamp}${table}\n<!-- /bench:results -->\n`);
+${sections.join('\n\n')}
+
+| measure (both modes) | value |
+|---|---|
+| slice files byte-identical at concurrency 1 and 4 | ${detSame ? 'yes' : '**no**'} |
+| peak RSS of the exporting process, ${fmt(small.rows / 1e6, 1)}M rows / ${fmt(rows / 1e6, 0)}M rows | ${fmt(small.peak_rss_mb, 0)} MiB / see above (target <= 256, flat) |
+| writer alone: ${fmt(wr.rows / 1e6, 0)}M rows handed over in mint order into 256 open buckets, one thread | ${fmt(wr.seconds)} s, ${fmt(wr.bytes_per_row)} bytes/row, peak RSS ${wr.peak_rss_mib} MiB |
+
+${await machine()}`;
+  console.log(text);
+  writeSection('results', text);
 }
-rmSync(work, { recursive: true, force: true });
-await q('DROP DATABASE IF EXISTS bench');
+
+async function scaleRun() {
+  const rows = await load();
+  const allAlerts = join(work, 'alerts-all.csv');
+  await alertsFor(TOKENS, allAlerts);
+  log('scale: floor');
+  const floor = await curlShape('floor', 1);
+  const lines = [];
+  for (const share of [0.01, 0.1, 1]) {
+    const tokens = Math.max(1, Math.round(TOKENS * share));
+    const alerts = join(work, `alerts-${tokens}.csv`);
+    await alertsFor(tokens, alerts);
+    log(`scale: exportRunSlices of ${tokens} tokens`);
+    const r = await exportRuns(alerts, `scale-${tokens}`, { runs: 1 });
+    lines.push(`| exportRunSlices, ${fmt(r.rows / 1e6, 0)}M rows (${tokens} tokens) | ${fmt(r.seconds)} s, ${mrps(r.rows, r.seconds)}, first rows after ${fmt(r.first_rows_ms / 1000)} s | ${r.queries} queries, peak ${fmt(r.memMib, 0)} MiB/query | ${fmt(r.peak_rss_mb, 0)} MiB | ${fmt(r.bytes / r.rows)} |`);
+    rmSync(r.root, { recursive: true, force: true });
+  }
+  log('scale: exportCorpus');
+  const corpus = await corpusRuns('scale-corpus', 1);
+  rmSync(join(work, 'scale-corpus-0'), { recursive: true, force: true });
+  const stamp = `Last run: \`npm run bench -- --scale --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 0)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), server and client sharing both cores, one run each.`;
+  const text = `${stamp}
+
+| run | time, rate, time to first rows | server (system.query_log) | peak RSS (exporter) | bytes/row |
+|---|---|---|---|---|
+| floor: \`FINAL\`, no \`ORDER BY\`, Native, curl | ${fmt(floor.seconds)} s, ${mrps(rows, floor.seconds)}, first byte ${fmt(floor.first)} s | peak ${fmt(floor.memMib, 0)} MiB | — | — |
+${lines.join('\n')}
+| exportCorpus, ${corpus.days} days | ${fmt(corpus.seconds)} s, ${mrps(corpus.rows, corpus.seconds)} (${fmt(corpus.rows / corpus.seconds / (rows / floor.seconds))}x the floor) | ${corpus.queries} queries, peak ${fmt(corpus.memMib, 0)} MiB/query | ${fmt(corpus.peak_rss_mb, 0)} MiB | ${fmt(corpus.bytes / corpus.rows)} |
+
+${await machine()}`;
+  console.log(text);
+  writeSection('scale', text);
+}
+
+try {
+  if (SCALE) await scaleRun();
+  else await mainRun();
+} finally {
+  if (pinned) pin(false);
+  rmSync(work, { recursive: true, force: true });
+  await q('DROP DATABASE IF EXISTS bench');
+}

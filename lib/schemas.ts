@@ -51,7 +51,7 @@ export const LakeRunSliceExportConfigSchema = z
   target_total: positiveInt(100_000_000).default(5000),
   clickhouse: ClickHouseConnectionSchema.optional(),
   overwrite: z.boolean().default(false),
-  concurrency: z.number().int().min(1).max(64).default(4),
+  concurrency: z.number().int().min(1).max(64).default(2),
   source: z.enum(['clickhouse', 'corpus']).default('clickhouse'),
 })
   .refine((c) => c.source === 'corpus' || c.clickhouse !== undefined, {
@@ -137,7 +137,7 @@ export const LakeCorpusExportConfigSchema = z.strictObject({
     .regex(/^[0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2})?$/, 'two-digit hex bounds like "00-3f" (inclusive)')
     .optional(),
   overwrite: z.boolean().default(false),
-  concurrency: z.number().int().min(1).max(64).default(4),
+  concurrency: z.number().int().min(1).max(64).default(2),
   clickhouse: ClickHouseConnectionSchema,
 });
 

@@ -6,6 +6,8 @@
 #   scripts/clickhouse-server.sh stop DIR      stop the server started in DIR (by its pid) and remove DIR
 #
 # `start` prints `export CLICKHOUSE_URL=... CLICKHOUSE_TEST_DIR=...` lines, so `eval "$(... start)"` works.
+# CLICKHOUSE_MAX_MEMORY_USAGE (bytes per query, default 4000000000) and CLICKHOUSE_LOG_QUERIES (0 or 1, default 0)
+# set the `default` user's profile; the benchmark lowers the first and turns on the second (system.query_log).
 set -euo pipefail
 
 log() { echo "clickhouse-server.sh: $*" >&2; }
@@ -57,6 +59,7 @@ start() {
   <timezone>UTC</timezone>
   <mark_cache_size>268435456</mark_cache_size>
   <max_concurrent_queries>64</max_concurrent_queries>
+  <query_log><database>system</database><table>query_log</table><flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>
 </yandex>
 XML
   # `tester` has a password so that the tests can prove authentication errors and password redaction;
@@ -67,7 +70,7 @@ XML
 <?xml version="1.0"?>
 <yandex>
   <profiles>
-    <default><max_memory_usage>4000000000</max_memory_usage></default>
+    <default><max_memory_usage>${CLICKHOUSE_MAX_MEMORY_USAGE:-4000000000}</max_memory_usage><log_queries>${CLICKHOUSE_LOG_QUERIES:-0}</log_queries></default>
     <readonly><readonly>1</readonly></readonly>
     <limited><max_memory_usage>4000000000</max_memory_usage><max_result_rows>50000</max_result_rows><max_block_size>1000</max_block_size><result_overflow_mode>throw</result_overflow_mode></limited>
   </profiles>

@@ -38,7 +38,8 @@ pub struct LakeCorpusExportConfig {
     pub buckets: Option<String>,
     /// Re-export days that are already sealed and intact; default false.
     pub overwrite: Option<bool>,
-    /// Queries in flight (1–64); default 4.
+    /// ClickHouse queries in flight at once (1–64); default 2. More lets a server with cores to spare answer
+    /// faster; each waits (paused) until the export reads it.
     pub concurrency: Option<u32>,
     /// The candle server.
     pub clickhouse: crate::server_probe::ClickhouseConnection,

@@ -54,7 +54,8 @@ pub struct LakeRunSliceExportConfig {
     pub source: Option<String>,
     /// Replace an existing run with the same id (atomically); default false.
     pub overwrite: Option<bool>,
-    /// Queries in flight at once (1–64); default 4.
+    /// ClickHouse queries in flight at once (1–64); default 2. More lets a server with cores to spare answer
+    /// faster; each waits (paused) until the export reads it.
     pub concurrency: Option<u32>,
 }
 

@@ -116,7 +116,7 @@ Exit codes: 0 success, 1 export or verification failure (code and message on std
     .option('--overwrite', 'replace an existing run with the same id (atomically)', false)
     .option('--clickhouse-url <url>', 'http://user:password@host:8123/database (overrides CLICKHOUSE_*)')
     .option('--table <table>', 'candle table', 'ohlcv_candles')
-    .option('--concurrency <n>', 'ClickHouse queries in flight', positiveInt('--concurrency'), 4)
+    .option('--concurrency <n>', 'ClickHouse queries in flight', positiveInt('--concurrency'), 2)
     .addOption(
       new Option('--source <source>', 'read candles from ClickHouse or from the lake\'s own sealed corpus (see export-corpus)')
         .choices(['clickhouse', 'corpus'])
@@ -164,7 +164,7 @@ Exit codes: 0 success, 1 export or verification failure (code and message on std
     .addOption(formatOption())
     .option('--clickhouse-url <url>', 'http://user:password@host:8123/database (overrides CLICKHOUSE_*)')
     .option('--table <table>', 'candle table', 'ohlcv_candles')
-    .option('--concurrency <n>', 'ClickHouse queries in flight', positiveInt('--concurrency'), 4)
+    .option('--concurrency <n>', 'ClickHouse queries in flight', positiveInt('--concurrency'), 2)
     .exitOverride()
     .action(async (flags: CorpusFlags) => {
       const result = await service.exportCorpus(

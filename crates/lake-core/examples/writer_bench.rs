@@ -96,7 +96,6 @@ fn main() {
         total_rows += c.len();
         writer.write(mint_bucket_index(mint), &c).expect("write");
     }
-    eprintln!("before finish: peak {:.0} MiB", peak_rss_mib());
     let files = writer.finish().expect("finish");
     let bytes: u64 = files.iter().map(|f| f.bytes).sum();
     let seconds = started.elapsed().as_secs_f64();

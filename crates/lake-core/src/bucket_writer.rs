@@ -19,7 +19,7 @@ use parquet::schema::types::SchemaDescPtr;
 
 use crate::candles::{candle_schema, MintCandles};
 use crate::error::{ErrorCode, LakeError, Result};
-use crate::hashing_writer::HashingWriter;
+use crate::hashing_writer::{sync_files, HashingWriter, UnsyncedFile};
 use crate::mint_bucket::bucket_name;
 use crate::page_spill::{
     ChunkPages, SharedChunk, SharedSpill, SpillFile, SpillPageWriter, SpilledChunk,
@@ -124,6 +124,8 @@ struct Bucket {
     group: Option<OpenGroup>,
     part: Option<OpenPart>,
     files: Vec<WrittenFile>,
+    /// Finished part files not yet known to be on disk: synced together when the writer finishes.
+    unsynced: Vec<UnsyncedFile>,
     /// Bytes per row seen in this bucket's finished pages, for the rolling estimate.
     row_bytes: u64,
 }
@@ -226,7 +228,8 @@ impl Bucket {
             .writer
             .into_inner()
             .map_err(|e| parquet_error(&part.rel_path, e))?;
-        let digest = sink.finish()?;
+        let (unsynced, digest) = sink.finish_unsynced()?;
+        self.unsynced.push(unsynced);
         self.files.push(WrittenFile {
             rel_path: part.rel_path,
             rows: part.rows,
@@ -308,6 +311,7 @@ impl BucketWriter {
                 group: None,
                 part: None,
                 files: Vec::new(),
+                unsynced: Vec::new(),
                 row_bytes: FIRST_GUESS_ROW_BYTES,
             }
         });
@@ -356,10 +360,13 @@ impl BucketWriter {
     /// Closes every bucket's files; returns them sorted by path.
     pub fn finish(mut self) -> Result<Vec<WrittenFile>> {
         let mut files = Vec::new();
+        let mut unsynced = Vec::new();
         for bucket in self.buckets.iter_mut().flatten() {
             bucket.close_part(&self.shared)?;
             files.append(&mut bucket.files);
+            unsynced.append(&mut bucket.unsynced);
         }
+        sync_files(unsynced)?;
         files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
         Ok(files)
     }
@@ -379,8 +386,13 @@ fn write_batch(
     interval_s: i32,
 ) -> parquet::errors::Result<()> {
     let n = r.len();
-    scratch.mints.clear();
-    scratch.mints.resize(n, mint.clone());
+    // Refilled only when the mint changes: a clone per row is an atomic increment (and a decrement later).
+    if scratch.mints.first() != Some(mint) {
+        scratch.mints.clear();
+    }
+    if scratch.mints.len() < n {
+        scratch.mints.resize(n, mint.clone());
+    }
     scratch.interval.clear();
     scratch.interval.resize(n, interval_s);
     scratch.ts_us.clear();
@@ -395,7 +407,7 @@ fn write_batch(
     for (i, column) in group.columns.iter_mut().enumerate() {
         match (i, column) {
             (0, ColumnWriter::ByteArrayColumnWriter(w)) => {
-                w.write_batch(&scratch.mints, None, None)
+                w.write_batch(&scratch.mints[..n], None, None)
             }
             (1, ColumnWriter::Int64ColumnWriter(w)) => w.write_batch(&scratch.ts_us, None, None),
             (2, ColumnWriter::Int32ColumnWriter(w)) => w.write_batch(&scratch.interval, None, None),

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bucket_range::BucketRange;
-use crate::bucket_writer::{BucketWriter, PartSettings, WrittenFile};
+use crate::bucket_writer::{PartSettings, WrittenFile};
 use crate::cancel::CancelFlag;
 use crate::candle_feed::{fetch_into, CandleFeed, FetchRequest, MintSink};
 use crate::clickhouse_source::day_mints::mints_in_range;
@@ -33,6 +33,7 @@ use crate::progress::{Phase, Progress};
 use crate::publish::{sync_dir, Staging, Target, TargetLock};
 use crate::verify::verify_manifest;
 use crate::worker::blocking;
+use crate::writer_pool::WriterPool;
 
 /// What happened to one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +145,7 @@ struct DayContext {
 
 /// Writes a day's mints (those of its bucket range) into bucket files under one directory.
 struct DaySink {
-    writer: BucketWriter,
+    writer: WriterPool,
     buckets: BucketRange,
     stats: FetchStats,
     cancel: CancelFlag,
@@ -165,7 +166,7 @@ impl DaySink {
                 .map_err(|e| LakeError::io("cannot clear", &path, &e))?;
         }
         Ok(Self {
-            writer: BucketWriter::new(root, "", ctx.part, &root.join(SPILL_FILE))?,
+            writer: WriterPool::new(root, "", ctx.part, &root.join(SPILL_FILE))?,
             buckets: ctx.buckets,
             stats: FetchStats::default(),
             cancel: ctx.cancel.clone(),
@@ -186,8 +187,8 @@ impl MintSink for DaySink {
         };
         let bucket = mint_bucket_index(&m.candles.mint);
         if self.buckets.contains(bucket) {
-            self.writer.write(bucket, &m.candles)?;
             self.progress.mint_done(m.candles.len() as u64);
+            self.writer.write(bucket, m.candles)?;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::alerts::{alerts_to_parquet, load_alerts, Alert, AlertsFormat};
-use crate::bucket_writer::{BucketWriter, PartSettings, WrittenFile};
+use crate::bucket_writer::{PartSettings, WrittenFile};
 use crate::cancel::CancelFlag;
 use crate::candle_feed::{fetch_into, CandleFeed, FetchRequest, MintSink};
 use crate::candles::MintCandles;
@@ -32,6 +32,7 @@ use crate::publish::{Staging, Target};
 use crate::run_config::{RunSettings, SourceChoice};
 use crate::window::{compute_window_slice, WindowSlice};
 use crate::worker::blocking;
+use crate::writer_pool::WriterPool;
 
 /// Name of the spill file inside an export's staging directory.
 pub const SPILL_FILE: &str = ".pages.spill";
@@ -168,7 +169,7 @@ struct RunContext {
 /// Counts each alert's coverage as its mint arrives, then writes the kept windows' candles.
 struct RunSink {
     ctx: Arc<RunContext>,
-    writer: BucketWriter,
+    writer: WriterPool,
     coverage: Vec<(usize, WindowCoverage)>,
     stats: FetchStats,
 }
@@ -182,7 +183,7 @@ impl RunSink {
         }
         std::fs::create_dir_all(&root)
             .map_err(|e| LakeError::io("cannot create directory", &root, &e))?;
-        let writer = BucketWriter::new(
+        let writer = WriterPool::new(
             &root,
             &ctx.slice_dir,
             ctx.part,
@@ -220,10 +221,17 @@ impl MintSink for RunSink {
             }
             self.coverage.push((i, cov));
         }
-        let kept = candles.select(&merge_index_ranges(keep));
-        self.writer.write(mint_bucket_index(&kept.mint), &kept)?;
+        let keep = merge_index_ranges(keep);
+        let bucket = mint_bucket_index(&candles.mint);
+        // Usually every fetched candle lies in a kept window (the fetch reads only the windows): no copy then.
+        let whole = keep.len() == 1 && keep[0] == (0..candles.len());
+        let kept = if whole {
+            m.candles
+        } else {
+            candles.select(&keep)
+        };
         self.ctx.progress.mint_done(kept.len() as u64);
-        Ok(())
+        self.writer.write(bucket, kept)
     }
 
     fn finish(self) -> Result<RunOutput> {

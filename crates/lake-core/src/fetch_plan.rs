@@ -36,8 +36,13 @@ impl MintRanges {
 
     /// True when `ts_ms` lies in one of the ranges.
     pub fn contains(&self, ts_ms: i64) -> bool {
+        self.range_of(ts_ms).is_some()
+    }
+
+    /// The range that holds `ts_ms`, if any.
+    pub fn range_of(&self, ts_ms: i64) -> Option<TimeRange> {
         let i = self.ranges.partition_point(|&(_, e)| e <= ts_ms);
-        self.ranges.get(i).is_some_and(|&(s, _)| s <= ts_ms)
+        self.ranges.get(i).copied().filter(|&(s, _)| s <= ts_ms)
     }
 }
 

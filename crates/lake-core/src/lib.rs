@@ -32,5 +32,6 @@ pub mod seal;
 pub mod verify;
 pub mod window;
 pub mod worker;
+pub mod writer_pool;
 
 pub use error::{ErrorCode, LakeError, Result};

@@ -8,7 +8,7 @@
 //! context per column (two thousand of them) would cost more memory than the pages themselves.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -81,12 +81,20 @@ impl SpillFile {
         Ok(())
     }
 
-    fn read(&mut self, at: u64, len: usize) -> io::Result<Vec<u8>> {
+    /// Reads `len` bytes at `at` into `out` (replacing its content, reusing its allocation).
+    fn read_into(&mut self, at: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
         if at + len as u64 > self.flushed {
             self.flush()?;
         }
-        let mut out = vec![0; len];
-        self.file.read_exact_at(&mut out, at)?;
+        out.clear();
+        out.resize(len, 0);
+        self.file.read_exact_at(out, at)
+    }
+
+    #[cfg(test)]
+    fn read(&mut self, at: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_into(at, len, &mut out)?;
         Ok(out)
     }
 }
@@ -192,17 +200,33 @@ fn compressed(page: &CompressedPage, codec: &mut PageCodec) -> ParquetResult<Com
     Ok(CompressedPage::new(rebuilt, uncompressed_size))
 }
 
+/// Appends what it is given to the spill file: lets the page serialiser write straight into it.
+struct Appender<'a>(&'a mut SpillFile);
+
+impl Write for Appender<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.append(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl PageWriter for SpillPageWriter {
     fn write_page(&mut self, page: CompressedPage) -> ParquetResult<PageWriteSpec> {
         let page = compressed(&page, &mut lock(&self.codec))?;
-        let mut sink = TrackedWrite::new(Vec::with_capacity(page.data().len() + 256));
+        let mut spill = lock(&self.spill);
+        let at = spill.len();
+        let mut sink = TrackedWrite::new(Appender(&mut spill));
         let mut spec = SerializedPageWriter::new(&mut sink).write_page(page)?;
-        let bytes = sink.into_inner()?;
-        let at = lock(&self.spill).append(&bytes)?;
+        sink.into_inner()?;
+        let len = spill.len() - at;
         let mut chunk = lock(&self.chunk);
         spec.offset = chunk.len;
-        chunk.pages.push((at, bytes.len() as u32));
-        chunk.len += bytes.len() as u64;
+        chunk.pages.push((at, len as u32));
+        chunk.len += len;
         Ok(spec)
     }
 
@@ -225,19 +249,54 @@ impl SpilledChunk {
 
     /// The chunk's bytes from `start` to the end.
     fn bytes_from(&self, start: u64) -> ParquetResult<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.pages.len.saturating_sub(start) as usize);
-        let mut spill = lock(&self.spill);
+        let mut out = Vec::new();
+        ChunkRead::new(self, start).read_to_end(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// Reads a spilled chunk's pages in order, one page at a time (a chunk can be megabytes).
+pub struct ChunkRead {
+    spill: SharedSpill,
+    pages: std::vec::IntoIter<(u64, u32)>,
+    current: io::Cursor<Vec<u8>>,
+}
+
+impl ChunkRead {
+    fn new(chunk: &SpilledChunk, start: u64) -> Self {
+        // Pages (or their tails) from `start` on.
         let mut pos = 0u64;
-        for &(at, len) in &self.pages.pages {
+        let mut pages = Vec::new();
+        for &(at, len) in &chunk.pages.pages {
             let end = pos + u64::from(len);
             if end > start {
                 let skip = start.saturating_sub(pos);
-                let page = spill.read(at + skip, (u64::from(len) - skip) as usize)?;
-                out.extend_from_slice(&page);
+                pages.push((at + skip, (u64::from(len) - skip) as u32));
             }
             pos = end;
         }
-        Ok(out)
+        Self {
+            spill: chunk.spill.clone(),
+            pages: pages.into_iter(),
+            current: io::Cursor::new(Vec::new()),
+        }
+    }
+}
+
+impl Read for ChunkRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.current.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let Some((at, len)) = self.pages.next() else {
+                return Ok(0);
+            };
+            let mut page = std::mem::take(self.current.get_mut());
+            lock(&self.spill).read_into(at, len as usize, &mut page)?;
+            self.current = io::Cursor::new(page);
+        }
     }
 }
 
@@ -248,10 +307,10 @@ impl Length for SpilledChunk {
 }
 
 impl ChunkReader for SpilledChunk {
-    type T = io::Cursor<Vec<u8>>;
+    type T = ChunkRead;
 
     fn get_read(&self, start: u64) -> ParquetResult<Self::T> {
-        Ok(io::Cursor::new(self.bytes_from(start)?))
+        Ok(ChunkRead::new(self, start))
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> ParquetResult<Bytes> {
@@ -270,7 +329,6 @@ impl ChunkReader for SpilledChunk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     fn read_all(mut r: impl Read) -> Vec<u8> {
         let mut out = Vec::new();

@@ -34,7 +34,7 @@ fn default_target_total() -> u64 {
     5000
 }
 pub(crate) fn default_concurrency() -> u64 {
-    4
+    2
 }
 fn default_source() -> String {
     "clickhouse".to_owned()
@@ -268,7 +268,7 @@ mod tests {
             s.slice_dir(),
             "slices/ohlcv/interval=1m/window=pre52_post4948"
         );
-        assert_eq!(s.concurrency, 4);
+        assert_eq!(s.concurrency, 2);
     }
 
     #[test]

@@ -225,44 +225,84 @@ impl<'a> CandleDecoder<'a> {
     fn decode_rows(&mut self, buf: &[u8], block: &Block) -> Result<(), DecodeError> {
         let ts_at = |i: usize| {
             let p = block.fixed[0] + 4 * i;
-            u32::from_le_bytes(buf[p..p + 4].try_into().expect("4 bytes"))
+            i64::from(u32::from_le_bytes(
+                buf[p..p + 4].try_into().expect("4 bytes"),
+            )) * 1000
         };
         let f64_at = |c: usize, i: usize| {
             let p = block.fixed[1 + c] + 8 * i;
             f64::from_le_bytes(buf[p..p + 8].try_into().expect("8 bytes"))
         };
         let trusted = self.trusted_order;
-        for (i, &(start, end)) in block.mints.iter().enumerate() {
+        let rows = block.mints.len();
+        let mut i = 0;
+        while i < rows {
+            let (start, end) = block.mints[i];
             let mint = &buf[start..end];
-            let same = self.last_mint.as_deref().is_some_and(|last| last == mint);
-            if !same {
+            // The run of rows of this mint in the block.
+            let mut j = i + 1;
+            while j < rows && {
+                let (s, e) = block.mints[j];
+                &buf[s..e] == mint
+            } {
+                j += 1;
+            }
+            if self.last_mint.as_deref() != Some(mint) {
                 self.switch_to(mint)?;
             }
-            let ts_ms = i64::from(ts_at(i)) * 1000;
             let (idx, fetched) = self.current.as_mut().expect("a current mint");
-            fetched.rows_fetched += 1;
-            let inside = match self.expected {
-                Expected::Mints(list) => list[*idx].contains(ts_ms),
-                Expected::Range(lo, hi) => (lo..hi).contains(&ts_ms),
+            fetched.rows_fetched += (j - i) as u64;
+            let (first, last) = (ts_at(i), ts_at(j - 1));
+            let range = match self.expected {
+                Expected::Mints(list) => list[*idx].range_of(first),
+                Expected::Range(lo, hi) => (lo <= first).then_some((lo, hi)),
             };
-            // Queries bound each mint by its covering range; rows between its windows are dropped here.
-            if !inside {
-                continue;
+            let after_previous = fetched.candles.ts_ms.last().is_none_or(|&t| t < first);
+            let increasing = (i + 1..j).all(|k| ts_at(k - 1) < ts_at(k));
+            if after_previous && increasing && range.is_some_and(|(_, hi)| last < hi) {
+                // The common case: the whole run is new, in order and inside one range: copy it as columns.
+                let c = &mut fetched.candles;
+                c.ts_ms.extend((i..j).map(ts_at));
+                for (k, column) in [
+                    &mut c.open,
+                    &mut c.high,
+                    &mut c.low,
+                    &mut c.close,
+                    &mut c.volume,
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    column.extend((i..j).map(|r| f64_at(k, r)));
+                }
+            } else {
+                for r in i..j {
+                    let ts_ms = ts_at(r);
+                    let inside = match self.expected {
+                        Expected::Mints(list) => list[*idx].contains(ts_ms),
+                        Expected::Range(lo, hi) => (lo..hi).contains(&ts_ms),
+                    };
+                    // Queries bound each mint by its covering range; rows between its windows are dropped here.
+                    if !inside {
+                        continue;
+                    }
+                    match fetched.candles.ts_ms.last() {
+                        Some(&last) if last == ts_ms => fetched.duplicates_dropped += 1,
+                        Some(&last) if last > ts_ms => return Err(out_of_order(trusted, "time")),
+                        _ => fetched.candles.push(
+                            ts_ms,
+                            [
+                                f64_at(0, r),
+                                f64_at(1, r),
+                                f64_at(2, r),
+                                f64_at(3, r),
+                                f64_at(4, r),
+                            ],
+                        ),
+                    }
+                }
             }
-            match fetched.candles.ts_ms.last() {
-                Some(&last) if last == ts_ms => fetched.duplicates_dropped += 1,
-                Some(&last) if last > ts_ms => return Err(out_of_order(trusted, "time")),
-                _ => fetched.candles.push(
-                    ts_ms,
-                    [
-                        f64_at(0, i),
-                        f64_at(1, i),
-                        f64_at(2, i),
-                        f64_at(3, i),
-                        f64_at(4, i),
-                    ],
-                ),
-            }
+            i = j;
         }
         Ok(())
     }
@@ -631,6 +671,23 @@ pub(crate) mod tests {
             decode(Expected::Mints(&req), true, &[&split]),
             Err(DecodeError::Unordered(_))
         ));
+    }
+
+    #[test]
+    fn a_run_across_two_ranges_keeps_only_what_lies_inside() {
+        // Two windows of mint `a` read together: rows between them are fetched, counted and dropped.
+        let req = [MintRanges::new(
+            "a",
+            vec![(60_000, 180_000), (600_000, 720_000)],
+        )];
+        let rows: Vec<(&str, u32, f64)> = (1..13).map(|m| ("a", m * 60, f64::from(m))).collect();
+        let out = decode(Expected::Mints(&req), true, &[&block(&rows)]).unwrap();
+        assert_eq!(out[0].rows_fetched, 12);
+        assert_eq!(
+            out[0].candles.ts_ms,
+            vec![60_000, 120_000, 600_000, 660_000]
+        );
+        assert_eq!(out[0].candles.volume, vec![7.0, 8.0, 16.0, 17.0]);
     }
 
     #[test]
