@@ -357,6 +357,16 @@ impl BucketWriter {
         Ok(())
     }
 
+    /// Closes one bucket's files now (no more of its mints will come), releasing what it held.
+    pub fn close_bucket(&mut self, bucket: u8) -> Result<()> {
+        if let Some(b) = self.buckets[usize::from(bucket)].as_mut() {
+            b.close_part(&self.shared)?;
+            // Drop the bucket's writers and buffers, keeping its files for `finish`.
+            b.group = None;
+        }
+        Ok(())
+    }
+
     /// Closes every bucket's files; returns them sorted by path.
     pub fn finish(mut self) -> Result<Vec<WrittenFile>> {
         let mut files = Vec::new();

@@ -19,8 +19,8 @@ use crate::error::{LakeError, Result};
 use crate::fetch_plan::{group_by_bucket, MintRanges};
 use crate::worker::blocking;
 
-/// Finished mints queued between the fetch and the sink.
-const MINTS_IN_FLIGHT: usize = 16;
+/// Finished mints queued between the fetch and the sink (counted in mints; a mint can hold megabytes).
+const MINTS_IN_FLIGHT: usize = 4;
 
 /// Where candles come from.
 pub enum CandleFeed {

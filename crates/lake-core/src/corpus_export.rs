@@ -21,6 +21,7 @@ use crate::cancel::CancelFlag;
 use crate::candle_feed::{fetch_into, CandleFeed, FetchRequest, MintSink};
 use crate::clickhouse_source::day_mints::mints_in_range;
 use crate::clickhouse_source::{CandleSource, FetchedMint};
+use crate::corpus_batch::{ParkedDays, ParkingSink, MAX_BATCH_DAYS};
 use crate::corpus_config::{day_dir_name, CorpusSettings};
 use crate::corpus_manifest::{merge_shards, shard_manifest_name, DayManifest};
 use crate::error::{LakeError, Result};
@@ -202,9 +203,9 @@ impl MintSink for DaySink {
     }
 }
 
-/// What to ask ClickHouse for one day: every mint of the day in one range query, or (a mint filter, a shard)
-/// a list of mints.
-async fn day_request(
+/// What to ask ClickHouse for a run of days `[start_s, end_s)`: every mint in one range query, or (a mint filter,
+/// a shard) a list of mints.
+async fn range_request(
     ctx: &DayContext,
     settings: &CorpusSettings,
     (start_s, end_s): (u32, u32),
@@ -227,6 +228,10 @@ async fn day_request(
         .filter(|m| in_shard(m))
         .collect(),
     };
+    if let Some(list) = &settings.mint_filter {
+        ctx.progress
+            .phase(Phase::Exporting, Some(list.len() as u64));
+    }
     Ok(FetchRequest::Mints(
         mints
             .into_iter()
@@ -241,10 +246,6 @@ async fn fetch_day(
     request: FetchRequest,
     root: &Path,
 ) -> Result<(Vec<WrittenFile>, FetchStats)> {
-    if let FetchRequest::Mints(list) = &request {
-        ctx.progress
-            .phase(Phase::Exporting, Some(list.len() as u64));
-    }
     let sink_ctx = ctx.clone();
     let root = root.to_owned();
     fetch_into(
@@ -303,34 +304,54 @@ pub async fn export_corpus(
         progress: progress.clone(),
     });
     let digest = filter_digest(&settings.mint_filter);
-    let mut days = Vec::new();
-    let mut stats = FetchStats::default();
-    progress.phase(Phase::Exporting, None);
+    let manifest_name = if settings.buckets.is_all() {
+        MANIFEST_FILE.to_owned()
+    } else {
+        shard_manifest_name(settings.buckets)
+    };
+    // Sealed days that are intact and made the same way are skipped; the others are exported in runs of
+    // consecutive days, one query per run (see `corpus_batch`).
+    let mut outcomes: Vec<Option<DayOutcome>> = Vec::with_capacity(settings.days.len());
+    let mut previous: Vec<Option<bool>> = Vec::with_capacity(settings.days.len());
     for &day in &settings.days {
-        cancel.check()?;
-        let name = day_dir_name(day);
-        let day_dir = corpus_dir.join(&name);
-        let manifest_name = if settings.buckets.is_all() {
-            MANIFEST_FILE.to_owned()
-        } else {
-            shard_manifest_name(settings.buckets)
-        };
-        let previous = already_done(&day_dir, &manifest_name, &settings, &digest)?;
-        if previous == Some(true) && !settings.overwrite {
-            days.push(DayOutcome {
+        let day_dir = corpus_dir.join(day_dir_name(day));
+        let before = already_done(&day_dir, &manifest_name, &settings, &digest)?;
+        outcomes.push(
+            (before == Some(true) && !settings.overwrite).then(|| DayOutcome {
                 date: day.format("%Y-%m-%d").to_string(),
                 status: DayStatus::Skipped,
                 sealed: day_dir.join(MANIFEST_FILE).exists(),
-                dir: day_dir,
+                dir: day_dir.clone(),
                 rows: 0,
                 files: 0,
                 bytes: 0,
-            });
+            }),
+        );
+        previous.push(before);
+    }
+    let mut stats = FetchStats::default();
+    progress.phase(Phase::Exporting, None);
+    let mut i = 0;
+    while i < settings.days.len() {
+        if outcomes[i].is_some() {
+            i += 1;
             continue;
         }
-        let bounds = day_bounds_s(day)?;
-        let request = day_request(&ctx, &settings, bounds).await?;
-        let meta = DayManifest {
+        // A day outside what DateTime holds ends the batch before it, so the days before it are kept.
+        let mut end = i + 1;
+        while end < settings.days.len()
+            && outcomes[end].is_none()
+            && end - i < MAX_BATCH_DAYS
+            && day_bounds_s(settings.days[end]).is_ok()
+        {
+            end += 1;
+        }
+        cancel.check()?;
+        let batch = &settings.days[i..end];
+        let first = day_bounds_s(batch[0])?;
+        let last = day_bounds_s(batch[batch.len() - 1])?;
+        let request = range_request(&ctx, &settings, (first.0, last.1)).await?;
+        let meta = |day: NaiveDate| DayManifest {
             date: day.format("%Y-%m-%d").to_string(),
             interval: settings.interval.spec().to_owned(),
             chain: settings.chain.clone(),
@@ -341,26 +362,41 @@ pub async fn export_corpus(
             files: Vec::new(),
             stats: FetchStats::default(),
         };
-        let (files, day_stats, sealed) = if settings.buckets.is_all() {
-            export_whole_day(&ctx, &corpus_dir, &name, request, meta).await?
+        let mut parked = if batch.len() > 1 {
+            Some(park_batch(&ctx, &corpus_dir, batch, request.clone()).await?)
         } else {
-            export_shard(&ctx, &day_dir, request, meta, settings.buckets).await?
+            None
         };
-        stats += day_stats;
-        days.push(DayOutcome {
-            date: day.format("%Y-%m-%d").to_string(),
-            status: if previous.is_some() {
-                DayStatus::Redone
+        for (k, &day) in batch.iter().enumerate() {
+            let name = day_dir_name(day);
+            let day_dir = corpus_dir.join(&name);
+            let content = match &mut parked {
+                Some((parked, _)) => DayContent::Parked(parked, k),
+                None => DayContent::Fetch(request.clone()),
+            };
+            let (files, day_stats, sealed) = if settings.buckets.is_all() {
+                export_whole_day(&ctx, &corpus_dir, &name, content, meta(day)).await?
             } else {
-                DayStatus::Exported
-            },
-            dir: day_dir,
-            rows: files.iter().map(|f| f.rows).sum(),
-            files: files.len() as u64,
-            bytes: files.iter().map(|f| f.bytes).sum(),
-            sealed,
-        });
+                export_shard(&ctx, &day_dir, content, meta(day), settings.buckets).await?
+            };
+            stats += day_stats;
+            outcomes[i + k] = Some(DayOutcome {
+                date: day.format("%Y-%m-%d").to_string(),
+                status: if previous[i + k].is_some() {
+                    DayStatus::Redone
+                } else {
+                    DayStatus::Exported
+                },
+                dir: day_dir,
+                rows: files.iter().map(|f| f.rows).sum(),
+                files: files.len() as u64,
+                bytes: files.iter().map(|f| f.bytes).sum(),
+                sealed,
+            });
+        }
+        i = end;
     }
+    let days = outcomes.into_iter().flatten().collect();
     progress.phase(Phase::Done, None);
     Ok(CorpusExportResult {
         corpus_dir,
@@ -381,17 +417,89 @@ fn day_manifest(files: &[WrittenFile], stats: FetchStats, meta: DayManifest) -> 
     .to_json()
 }
 
+/// Where a day's candles come from: its own query, or the rows a batch parked for it.
+enum DayContent<'a> {
+    Fetch(FetchRequest),
+    Parked(&'a mut Option<ParkedDays>, usize),
+}
+
+/// Reads a run of days with one query, parking each day's rows; the spill lives in a work directory that is
+/// never published (swept like any staging debris if the process dies).
+async fn park_batch(
+    ctx: &Arc<DayContext>,
+    corpus_dir: &Path,
+    batch: &[NaiveDate],
+    request: FetchRequest,
+) -> Result<(Option<ParkedDays>, Staging)> {
+    let spans = batch
+        .iter()
+        .map(|&d| day_bounds_s(d).map(|(s, e)| (i64::from(s) * 1000, i64::from(e) * 1000)))
+        .collect::<Result<Vec<_>>>()?;
+    let name = format!(
+        "batch-{}-{}",
+        batch[0].format("%Y-%m-%d"),
+        batch[batch.len() - 1].format("%Y-%m-%d")
+    );
+    let target = Target::new(corpus_dir, &name);
+    let work = blocking(move || Staging::begin(target, true)).await?;
+    let spill = work.dir().join(".rows.spill");
+    let (buckets, cancel, progress) = (ctx.buckets, ctx.cancel.clone(), ctx.progress.clone());
+    let parked = fetch_into(
+        ctx.feed.clone(),
+        Arc::new(request),
+        ctx.concurrency,
+        &ctx.cancel,
+        move || {
+            ParkingSink::new(
+                spans.clone(),
+                buckets,
+                &spill,
+                cancel.clone(),
+                progress.clone(),
+            )
+        },
+    )
+    .await?;
+    Ok((Some(parked), work))
+}
+
+/// Fills `root` with a day's bucket files, from its own query or from the rows its batch parked.
+async fn fill_day(
+    ctx: &Arc<DayContext>,
+    content: DayContent<'_>,
+    root: &Path,
+) -> Result<(Vec<WrittenFile>, FetchStats)> {
+    match content {
+        DayContent::Fetch(request) => fetch_day(ctx, request, root).await,
+        DayContent::Parked(slot, d) => {
+            let mut parked = slot
+                .take()
+                .ok_or_else(|| LakeError::internal("the parked rows of a batch are gone"))?;
+            let (root, part, cancel) = (root.to_owned(), ctx.part, ctx.cancel.clone());
+            let (files, parked) = blocking(move || {
+                let files = parked.write_day(d, &root, part, &root.join(SPILL_FILE), &cancel)?;
+                Ok((files, parked))
+            })
+            .await?;
+            let stats = parked.stats(d);
+            *slot = Some(parked);
+            ctx.progress.files_done(files.iter().map(|f| f.bytes).sum());
+            Ok((files, stats))
+        }
+    }
+}
+
 /// One machine, all buckets: the whole day is staged beside its final place and published in one rename.
 async fn export_whole_day(
     ctx: &Arc<DayContext>,
     corpus_dir: &Path,
     name: &str,
-    request: FetchRequest,
+    content: DayContent<'_>,
     meta: DayManifest,
 ) -> Result<(Vec<WrittenFile>, FetchStats, bool)> {
     let target = Target::new(corpus_dir, name);
     let staging = blocking(move || Staging::begin(target, true)).await?;
-    let (files, stats) = fetch_day(ctx, request, staging.dir()).await?;
+    let (files, stats) = fill_day(ctx, content, staging.dir()).await?;
     let manifest = day_manifest(&files, stats, meta);
     let cancel = ctx.cancel.clone();
     blocking(move || {
@@ -413,7 +521,7 @@ async fn export_whole_day(
 async fn export_shard(
     ctx: &Arc<DayContext>,
     day_dir: &Path,
-    request: FetchRequest,
+    content: DayContent<'_>,
     meta: DayManifest,
     range: BucketRange,
 ) -> Result<(Vec<WrittenFile>, FetchStats, bool)> {
@@ -434,7 +542,7 @@ async fn export_shard(
     // A staging directory that is never published: the shard's work area, swept like any staging debris.
     let work_target = Target::new(day_dir, &format!("shard-{}", range.label()));
     let work = blocking(move || Staging::begin(work_target, true)).await?;
-    let (files, stats) = fetch_day(ctx, request, work.dir()).await?;
+    let (files, stats) = fill_day(ctx, content, work.dir()).await?;
     let day = day_dir.to_owned();
     let work_dir = work.dir().to_owned();
     let manifest = day_manifest(&files, stats, meta);

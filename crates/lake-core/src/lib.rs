@@ -10,6 +10,7 @@ pub mod cancel;
 pub mod candle_feed;
 pub mod candles;
 pub mod clickhouse_source;
+pub mod corpus_batch;
 pub mod corpus_config;
 pub mod corpus_export;
 pub mod corpus_manifest;

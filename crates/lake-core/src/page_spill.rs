@@ -60,7 +60,8 @@ impl SpillFile {
         self.len() == 0
     }
 
-    fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
+    /// Appends `bytes`; returns where they start.
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
         let at = self.len();
         if self.buffer.len() + bytes.len() > WRITE_BUFFER {
             self.flush()?;
@@ -82,7 +83,7 @@ impl SpillFile {
     }
 
     /// Reads `len` bytes at `at` into `out` (replacing its content, reusing its allocation).
-    fn read_into(&mut self, at: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    pub(crate) fn read_into(&mut self, at: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
         if at + len as u64 > self.flushed {
             self.flush()?;
         }

@@ -16,13 +16,19 @@ use crate::error::{LakeError, Result};
 
 /// Most workers: the exporter shares its machine with the fetch (and often the server).
 const MAX_WORKERS: usize = 2;
-/// Mints queued per worker.
-const QUEUE: usize = 16;
+/// Mints queued per worker (a mint of a long window can hold megabytes: few are queued).
+const QUEUE: usize = 4;
+
+/// What a worker is asked to do.
+enum Job {
+    Write(u8, MintCandles),
+    Close(u8),
+}
 
 enum Worker {
     Inline(Box<BucketWriter>),
     Threaded {
-        jobs: mpsc::SyncSender<(u8, MintCandles)>,
+        jobs: mpsc::SyncSender<Job>,
         done: Option<JoinHandle<Result<Vec<WrittenFile>>>>,
     },
 }
@@ -80,17 +86,20 @@ impl WriterPool {
                 workers.push(Worker::Inline(Box::new(writer)));
                 continue;
             }
-            let (jobs, queue) = mpsc::sync_channel::<(u8, MintCandles)>(QUEUE);
+            let (jobs, queue) = mpsc::sync_channel::<Job>(QUEUE);
             let abandoned = abandoned.clone();
             let done = std::thread::Builder::new()
                 .name(format!("lake-writer-{k}"))
                 .spawn(move || {
                     let mut writer = writer;
-                    while let Ok((bucket, candles)) = queue.recv() {
+                    while let Ok(job) = queue.recv() {
                         if abandoned.load(Ordering::SeqCst) {
                             break;
                         }
-                        writer.write(bucket, &candles)?;
+                        match job {
+                            Job::Write(bucket, candles) => writer.write(bucket, &candles)?,
+                            Job::Close(bucket) => writer.close_bucket(bucket)?,
+                        }
                     }
                     if abandoned.load(Ordering::SeqCst) {
                         return Err(LakeError::internal("the writer pool was abandoned"));
@@ -108,10 +117,22 @@ impl WriterPool {
 
     /// Appends a mint's candles to its bucket (mints of one bucket in increasing order).
     pub fn write(&mut self, bucket: u8, candles: MintCandles) -> Result<()> {
+        self.send(bucket, Job::Write(bucket, candles))
+    }
+
+    /// Closes one bucket's files now: no more of its mints will come.
+    pub fn close_bucket(&mut self, bucket: u8) -> Result<()> {
+        self.send(bucket, Job::Close(bucket))
+    }
+
+    fn send(&mut self, bucket: u8, job: Job) -> Result<()> {
         let n = self.workers.len();
         match &mut self.workers[usize::from(bucket) % n] {
-            Worker::Inline(writer) => writer.write(bucket, &candles),
-            Worker::Threaded { jobs, done } => match jobs.send((bucket, candles)) {
+            Worker::Inline(writer) => match job {
+                Job::Write(bucket, candles) => writer.write(bucket, &candles),
+                Job::Close(bucket) => writer.close_bucket(bucket),
+            },
+            Worker::Threaded { jobs, done } => match jobs.send(job) {
                 Ok(()) => Ok(()),
                 // The worker stopped on an error of its own (a full disk, say): that error is the one to report.
                 Err(_) => match done.take().map(join) {

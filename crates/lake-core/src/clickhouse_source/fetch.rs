@@ -30,8 +30,8 @@ use super::table_schema::TableSchema;
 /// A boxed fetch step.
 type BoxedFetch<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>>;
 
-/// Finished mints queued between a query and whoever reads it next.
-const MINTS_IN_FLIGHT: usize = 8;
+/// Finished mints queued between a query and whoever reads it next (a mint can hold megabytes).
+const MINTS_IN_FLIGHT: usize = 2;
 
 /// Where a fetch reads from: the connection, the table's shape, the export's filters and the server's order.
 #[derive(Debug, Clone)]
