@@ -156,16 +156,7 @@ struct DaySink {
 impl DaySink {
     /// A sink writing under `root`, emptied first (a retried fetch starts from nothing).
     fn new(ctx: &DayContext, root: &Path) -> Result<Self> {
-        let entries =
-            std::fs::read_dir(root).map_err(|e| LakeError::io("cannot list", root, &e))?;
-        for entry in entries {
-            let path = entry
-                .map_err(|e| LakeError::io("cannot list", root, &e))?
-                .path();
-            std::fs::remove_dir_all(&path)
-                .or_else(|_| std::fs::remove_file(&path))
-                .map_err(|e| LakeError::io("cannot clear", &path, &e))?;
-        }
+        clear_dir(root)?;
         Ok(Self {
             writer: WriterPool::new(root, "", ctx.part, &root.join(SPILL_FILE))?,
             buckets: ctx.buckets,
@@ -201,6 +192,20 @@ impl MintSink for DaySink {
             .files_done(files.iter().map(|f| f.bytes).sum());
         Ok((files, self.stats))
     }
+}
+
+/// Empties a staging directory (a fetch that starts over starts from nothing).
+pub(crate) fn clear_dir(root: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(root).map_err(|e| LakeError::io("cannot list", root, &e))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| LakeError::io("cannot list", root, &e))?
+            .path();
+        std::fs::remove_dir_all(&path)
+            .or_else(|_| std::fs::remove_file(&path))
+            .map_err(|e| LakeError::io("cannot clear", &path, &e))?;
+    }
+    Ok(())
 }
 
 /// What to ask ClickHouse for a run of days `[start_s, end_s)`: every mint in one range query, or (a mint filter,
@@ -362,37 +367,37 @@ pub async fn export_corpus(
             files: Vec::new(),
             stats: FetchStats::default(),
         };
-        let mut parked = if batch.len() > 1 {
-            Some(park_batch(&ctx, &corpus_dir, batch, request.clone()).await?)
+        // A batch's first day is written as its rows arrive; the others are parked and written after. Each day
+        // is sealed before the next is written: a failure keeps the days before it.
+        let mut sealed_days = Vec::with_capacity(batch.len());
+        let target = DayTarget::prepare(&corpus_dir, batch[0], settings.buckets).await?;
+        if batch.len() == 1 {
+            let (files, day_stats) = fetch_day(&ctx, request, target.root()).await?;
+            let sealed = target.seal(&ctx, &files, day_stats, meta(batch[0])).await?;
+            sealed_days.push((files, day_stats, sealed));
         } else {
-            None
-        };
-        for (k, &day) in batch.iter().enumerate() {
-            let name = day_dir_name(day);
-            let day_dir = corpus_dir.join(&name);
-            let content = match &mut parked {
-                Some((parked, _)) => DayContent::Parked(parked, k),
-                None => DayContent::Fetch(request.clone()),
-            };
-            let (files, day_stats, sealed) = if settings.buckets.is_all() {
-                export_whole_day(&ctx, &corpus_dir, &name, content, meta(day)).await?
-            } else {
-                export_shard(&ctx, &day_dir, content, meta(day), settings.buckets).await?
-            };
+            let (mut parked, files, day_stats, work) =
+                park_batch(&ctx, &corpus_dir, batch, request, target.root()).await?;
+            let sealed = target.seal(&ctx, &files, day_stats, meta(batch[0])).await?;
+            sealed_days.push((files, day_stats, sealed));
+            for (k, &day) in batch.iter().enumerate().skip(1) {
+                let target = DayTarget::prepare(&corpus_dir, day, settings.buckets).await?;
+                let (files, day_stats);
+                (files, day_stats, parked) = write_parked(&ctx, parked, k, target.root()).await?;
+                let sealed = target.seal(&ctx, &files, day_stats, meta(day)).await?;
+                sealed_days.push((files, day_stats, sealed));
+            }
+            drop(work);
+        }
+        for (k, (files, day_stats, sealed)) in sealed_days.into_iter().enumerate() {
             stats += day_stats;
-            outcomes[i + k] = Some(DayOutcome {
-                date: day.format("%Y-%m-%d").to_string(),
-                status: if previous[i + k].is_some() {
-                    DayStatus::Redone
-                } else {
-                    DayStatus::Exported
-                },
-                dir: day_dir,
-                rows: files.iter().map(|f| f.rows).sum(),
-                files: files.len() as u64,
-                bytes: files.iter().map(|f| f.bytes).sum(),
+            outcomes[i + k] = Some(outcome(
+                batch[k],
+                &previous[i + k],
+                &corpus_dir,
+                &files,
                 sealed,
-            });
+            ));
         }
         i = end;
     }
@@ -417,20 +422,142 @@ fn day_manifest(files: &[WrittenFile], stats: FetchStats, meta: DayManifest) -> 
     .to_json()
 }
 
-/// Where a day's candles come from: its own query, or the rows a batch parked for it.
-enum DayContent<'a> {
-    Fetch(FetchRequest),
-    Parked(&'a mut Option<ParkedDays>, usize),
+/// What one day's export reports.
+fn outcome(
+    day: NaiveDate,
+    previous: &Option<bool>,
+    corpus_dir: &Path,
+    files: &[WrittenFile],
+    sealed: bool,
+) -> DayOutcome {
+    DayOutcome {
+        date: day.format("%Y-%m-%d").to_string(),
+        status: if previous.is_some() {
+            DayStatus::Redone
+        } else {
+            DayStatus::Exported
+        },
+        dir: corpus_dir.join(day_dir_name(day)),
+        rows: files.iter().map(|f| f.rows).sum(),
+        files: files.len() as u64,
+        bytes: files.iter().map(|f| f.bytes).sum(),
+        sealed,
+    }
 }
 
-/// Reads a run of days with one query, parking each day's rows; the spill lives in a work directory that is
-/// never published (swept like any staging debris if the process dies).
+/// Where a day's files are written before they are published: the day's own staging directory (one machine,
+/// all buckets), or the work area of a shard inside the day directory.
+enum DayTarget {
+    Whole(Staging),
+    Shard {
+        day_dir: PathBuf,
+        range: BucketRange,
+        work: Staging,
+        _lock: TargetLock,
+    },
+}
+
+impl DayTarget {
+    async fn prepare(corpus_dir: &Path, day: NaiveDate, range: BucketRange) -> Result<Self> {
+        let corpus_dir = corpus_dir.to_owned();
+        blocking(move || {
+            let name = day_dir_name(day);
+            if range.is_all() {
+                return Ok(Self::Whole(Staging::begin(
+                    Target::new(&corpus_dir, &name),
+                    true,
+                )?));
+            }
+            let day_dir = corpus_dir.join(&name);
+            std::fs::create_dir_all(&day_dir)
+                .map_err(|e| LakeError::io("cannot create directory", &day_dir, &e))?;
+            let lock_path = day_dir.join(format!(".lock-{}", shard_manifest_name(range)));
+            let lock = TargetLock::try_acquire(&lock_path)?.ok_or_else(|| {
+                LakeError::new(
+                    crate::error::ErrorCode::RunLocked,
+                    format!(
+                        "buckets {} of {} are being exported by another process",
+                        range.label(),
+                        day_dir.display()
+                    ),
+                )
+            })?;
+            // A staging directory that is never published: the shard's work area, swept like any staging
+            // debris.
+            let work = Staging::begin(
+                Target::new(&day_dir, &format!("shard-{}", range.label())),
+                true,
+            )?;
+            Ok(Self::Shard {
+                day_dir,
+                range,
+                work,
+                _lock: lock,
+            })
+        })
+        .await
+    }
+
+    /// The directory the day's bucket files go to.
+    fn root(&self) -> &Path {
+        match self {
+            Self::Whole(staging) => staging.dir(),
+            Self::Shard { work, .. } => work.dir(),
+        }
+    }
+
+    /// Writes the sealed manifest and publishes: the whole day in one rename; a shard's bucket directories one
+    /// atomic swap each, then its own manifest (the shard that completes the set writes the day's). Returns
+    /// whether the day now has its `manifest.json`.
+    async fn seal(
+        self,
+        ctx: &DayContext,
+        files: &[WrittenFile],
+        stats: FetchStats,
+        meta: DayManifest,
+    ) -> Result<bool> {
+        let manifest = day_manifest(files, stats, meta);
+        let cancel = ctx.cancel.clone();
+        blocking(move || match self {
+            Self::Whole(staging) => {
+                write_file(
+                    &staging.dir().join(MANIFEST_FILE),
+                    &manifest_bytes(&manifest),
+                )?;
+                crate::failpoint::hit("corpus.before_publish");
+                cancel.check()?;
+                staging.publish()?;
+                Ok(true)
+            }
+            Self::Shard {
+                day_dir,
+                range,
+                work,
+                _lock,
+            } => {
+                publish_shard_buckets(&day_dir, work.dir(), range)?;
+                drop(work);
+                write_atomically(
+                    &day_dir,
+                    &shard_manifest_name(range),
+                    &manifest_bytes(&manifest),
+                )?;
+                seal_day_from_shards(&day_dir)
+            }
+        })
+        .await
+    }
+}
+
+/// Reads a run of days with one query: the first day is written under `first_root` as its rows arrive, the
+/// others are parked (in a work directory that is never published, swept like any staging debris).
 async fn park_batch(
     ctx: &Arc<DayContext>,
     corpus_dir: &Path,
     batch: &[NaiveDate],
     request: FetchRequest,
-) -> Result<(Option<ParkedDays>, Staging)> {
+    first_root: &Path,
+) -> Result<(ParkedDays, Vec<WrittenFile>, FetchStats, Staging)> {
     let spans = batch
         .iter()
         .map(|&d| day_bounds_s(d).map(|(s, e)| (i64::from(s) * 1000, i64::from(e) * 1000)))
@@ -443,117 +570,37 @@ async fn park_batch(
     let target = Target::new(corpus_dir, &name);
     let work = blocking(move || Staging::begin(target, true)).await?;
     let spill = work.dir().join(".rows.spill");
-    let (buckets, cancel, progress) = (ctx.buckets, ctx.cancel.clone(), ctx.progress.clone());
-    let parked = fetch_into(
+    let sink_ctx = ctx.clone();
+    let first_root = first_root.to_owned();
+    let (parked, first) = fetch_into(
         ctx.feed.clone(),
         Arc::new(request),
         ctx.concurrency,
         &ctx.cancel,
         move || {
-            ParkingSink::new(
-                spans.clone(),
-                buckets,
-                &spill,
-                cancel.clone(),
-                progress.clone(),
-            )
+            let first = DaySink::new(&sink_ctx, &first_root)?;
+            ParkingSink::new(spans.clone(), first, &spill, sink_ctx.cancel.clone())
         },
     )
     .await?;
-    Ok((Some(parked), work))
+    Ok((parked, first.0, first.1, work))
 }
 
-/// Fills `root` with a day's bucket files, from its own query or from the rows its batch parked.
-async fn fill_day(
-    ctx: &Arc<DayContext>,
-    content: DayContent<'_>,
+/// Writes day `k` of a batch from its parked rows under `root`; hands the parked rows back for the next day.
+async fn write_parked(
+    ctx: &DayContext,
+    mut parked: ParkedDays,
+    k: usize,
     root: &Path,
-) -> Result<(Vec<WrittenFile>, FetchStats)> {
-    match content {
-        DayContent::Fetch(request) => fetch_day(ctx, request, root).await,
-        DayContent::Parked(slot, d) => {
-            let mut parked = slot
-                .take()
-                .ok_or_else(|| LakeError::internal("the parked rows of a batch are gone"))?;
-            let (root, part, cancel) = (root.to_owned(), ctx.part, ctx.cancel.clone());
-            let (files, parked) = blocking(move || {
-                let files = parked.write_day(d, &root, part, &root.join(SPILL_FILE), &cancel)?;
-                Ok((files, parked))
-            })
-            .await?;
-            let stats = parked.stats(d);
-            *slot = Some(parked);
-            ctx.progress.files_done(files.iter().map(|f| f.bytes).sum());
-            Ok((files, stats))
-        }
-    }
-}
-
-/// One machine, all buckets: the whole day is staged beside its final place and published in one rename.
-async fn export_whole_day(
-    ctx: &Arc<DayContext>,
-    corpus_dir: &Path,
-    name: &str,
-    content: DayContent<'_>,
-    meta: DayManifest,
-) -> Result<(Vec<WrittenFile>, FetchStats, bool)> {
-    let target = Target::new(corpus_dir, name);
-    let staging = blocking(move || Staging::begin(target, true)).await?;
-    let (files, stats) = fill_day(ctx, content, staging.dir()).await?;
-    let manifest = day_manifest(&files, stats, meta);
-    let cancel = ctx.cancel.clone();
-    blocking(move || {
-        write_file(
-            &staging.dir().join(MANIFEST_FILE),
-            &manifest_bytes(&manifest),
-        )?;
-        crate::failpoint::hit("corpus.before_publish");
-        cancel.check()?;
-        staging.publish()
+) -> Result<(Vec<WrittenFile>, FetchStats, ParkedDays)> {
+    let (root, part, cancel) = (root.to_owned(), ctx.part, ctx.cancel.clone());
+    let (files, parked) = blocking(move || {
+        let files = parked.write_day(k, &root, part, &root.join(SPILL_FILE), &cancel)?;
+        Ok((files, parked))
     })
     .await?;
-    Ok((files, stats, true))
-}
-
-/// One shard: its buckets are written in a work directory inside the day, then each bucket directory is
-/// published atomically into the day, then the shard's sealed manifest; the shard that completes the set
-/// writes the day's `manifest.json`.
-async fn export_shard(
-    ctx: &Arc<DayContext>,
-    day_dir: &Path,
-    content: DayContent<'_>,
-    meta: DayManifest,
-    range: BucketRange,
-) -> Result<(Vec<WrittenFile>, FetchStats, bool)> {
-    std::fs::create_dir_all(day_dir)
-        .map_err(|e| LakeError::io("cannot create directory", day_dir, &e))?;
-    let shard_name = shard_manifest_name(range);
-    let lock_path = day_dir.join(format!(".lock-{shard_name}"));
-    let _lock = TargetLock::try_acquire(&lock_path)?.ok_or_else(|| {
-        LakeError::new(
-            crate::error::ErrorCode::RunLocked,
-            format!(
-                "buckets {} of {} are being exported by another process",
-                range.label(),
-                day_dir.display()
-            ),
-        )
-    })?;
-    // A staging directory that is never published: the shard's work area, swept like any staging debris.
-    let work_target = Target::new(day_dir, &format!("shard-{}", range.label()));
-    let work = blocking(move || Staging::begin(work_target, true)).await?;
-    let (files, stats) = fill_day(ctx, content, work.dir()).await?;
-    let day = day_dir.to_owned();
-    let work_dir = work.dir().to_owned();
-    let manifest = day_manifest(&files, stats, meta);
-    let sealed = blocking(move || {
-        publish_shard_buckets(&day, &work_dir, range)?;
-        drop(work);
-        write_atomically(&day, &shard_name, &manifest_bytes(&manifest))?;
-        seal_day_from_shards(&day)
-    })
-    .await?;
-    Ok((files, stats, sealed))
+    ctx.progress.files_done(files.iter().map(|f| f.bytes).sum());
+    Ok((files, parked.stats(k), parked))
 }
 
 /// Moves each bucket directory of the shard's work area into the day, one atomic swap each, and removes the
