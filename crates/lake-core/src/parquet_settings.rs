@@ -152,8 +152,15 @@ pub fn writer_properties(kind: FileKind, compression: CompressionKind) -> Writer
                         nulls_first: false,
                     },
                 ]));
+            // Prices and volumes keep row-group statistics but not per-page ones: readers prune by mint and time,
+            // and page statistics of 2,000 open float columns are memory held until each file closes.
             for column in ["open", "high", "low", "close", "volume"] {
-                b = b.set_column_encoding(ColumnPath::from(column), Encoding::BYTE_STREAM_SPLIT);
+                b = b
+                    .set_column_encoding(ColumnPath::from(column), Encoding::BYTE_STREAM_SPLIT)
+                    .set_column_statistics_enabled(
+                        ColumnPath::from(column),
+                        EnabledStatistics::Chunk,
+                    );
             }
             b.build()
         }

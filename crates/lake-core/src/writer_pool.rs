@@ -17,7 +17,7 @@ use crate::error::{LakeError, Result};
 /// Most workers: the exporter shares its machine with the fetch (and often the server).
 const MAX_WORKERS: usize = 2;
 /// Mints queued per worker (a mint of a long window can hold megabytes: few are queued).
-const QUEUE: usize = 4;
+const QUEUE: usize = 2;
 
 /// What a worker is asked to do.
 enum Job {
