@@ -9,7 +9,10 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Connection settings, the `clickhouse` block of SPEC §3 (snake_case on the wire). */
+/**
+ * Connection settings: the `clickhouse` block of both export configs (snake_case on the wire). Defaults and
+ * ranges: `configFacts()`.
+ */
 export interface ClickhouseConnection {
   /** Host name or IP address. */
   host: string
@@ -23,9 +26,9 @@ export interface ClickhouseConnection {
   user: string
   /** Password (never logged or written anywhere); default empty. */
   password?: string
-  /** Seconds to wait for the first answer; default 10. */
+  /** Seconds allowed to set up a connection. */
   connect_timeout?: number
-  /** Seconds to wait for each piece of a streaming answer; default 300. */
+  /** Seconds allowed for every wait for bytes of an answer, the first byte included. */
   send_receive_timeout?: number
 }
 
@@ -45,6 +48,9 @@ export declare function computeMintBucket(mint: string): string
 /** Computes `[anchor − pre·I, anchor + (post+1)·I)` for an alert. Throws `INVALID_CONFIG` on bad numbers. */
 export declare function computeWindowSlice(alertTsMs: number, intervalSeconds: number, preCandles: number, postCandles: number): WindowSlice
 
+/** Every default and limit of the export configs, as the exporter applies them. */
+export declare function configFacts(): LakeConfigFacts
+
 /** Every error code an addon function can reject or throw with, for documentation and exhaustive handling. */
 export declare function errorCodes(): Array<string>
 
@@ -55,7 +61,7 @@ export declare function errorCodes(): Array<string>
 export declare function exportCorpus(config: LakeCorpusExportConfig, options?: { onProgress?: (event: LakeProgressEvent) => void; signal?: AbortSignal }): Promise<LakeCorpusExportResult>
 
 /**
- * Exports run slices (SPEC §1–§8): fetches each alert's window of candles, writes the bucketed slices,
+ * Exports run slices: fetches each alert's window of candles, writes the bucketed slices,
  * coverage and a sealed manifest, and publishes the run atomically. Rejects with a coded error
  * (`INVALID_CONFIG`, `INVALID_ALERTS`, `CLICKHOUSE_*`, `IO`, `RUN_EXISTS`, `RUN_LOCKED`, `CANCELLED`, `INTERNAL`).
  */
@@ -66,6 +72,48 @@ export declare function floorToInterval(tsMs: number, intervalSeconds: number): 
 
 /** Seconds in an interval spec: `<N>s|m|h|d` (case-insensitive) or bare seconds. Throws `INVALID_CONFIG` otherwise. */
 export declare function intervalToSeconds(spec: string): number
+
+/** A string field with a fixed set of values. */
+export interface LakeChoice {
+  /** Used when the field is absent. */
+  default: string
+  /** Every accepted value. */
+  values: Array<string>
+}
+
+/** Every default and limit of the run-slice and corpus configs. */
+export interface LakeConfigFacts {
+  /** Default `chain`. */
+  chain: string
+  /** `compression`. */
+  compression: LakeChoice
+  /** `source` of a run. */
+  source: LakeChoice
+  /** `target_file_mb`. */
+  target_file_mb: LakeWholeRange
+  /** `min_required_pre`. */
+  min_required_pre: LakeWholeRange
+  /** `target_total`. */
+  target_total: LakeWholeRange
+  /** `concurrency`. */
+  concurrency: LakeWholeRange
+  /** `clickhouse.connect_timeout`, seconds. */
+  connect_timeout: LakeWholeRange
+  /** `clickhouse.send_receive_timeout`, seconds. */
+  send_receive_timeout: LakeWholeRange
+  /** Largest `pre` or `post` of a window spec. */
+  max_window_candles: number
+  /** Largest interval, seconds. */
+  max_interval_seconds: number
+  /** Most days one corpus export covers. */
+  max_corpus_days: number
+  /** Most mints in a corpus `mint_filter`. */
+  max_mint_filter: number
+  /** Pattern every run id matches (a JavaScript-compatible regular expression). */
+  run_id_pattern: string
+  /** Pattern of `clickhouse.database` and `clickhouse.table`. */
+  identifier_pattern: string
+}
 
 /** One day of a corpus export. */
 export interface LakeCorpusDay {
@@ -85,7 +133,10 @@ export interface LakeCorpusDay {
   sealed: boolean
 }
 
-/** The corpus export config (snake_case on the wire). */
+/**
+ * The corpus export config (docs/lake-format.md, "Corpus config"), snake_case on the wire. Defaults and ranges
+ * of absent fields: `configFacts()`.
+ */
 export interface LakeCorpusExportConfig {
   /** The lake lives in `<data_root>/lake`. */
   data_root: string
@@ -95,20 +146,20 @@ export interface LakeCorpusExportConfig {
   date_from: string
   /** Day after the last one, `YYYY-MM-DD` (exclusive). */
   date_to: string
-  /** ClickHouse `chain` filter; default `solana`. */
+  /** ClickHouse `chain` filter. */
   chain?: string
-  /** `zstd` (default), `snappy` or `none`. */
+  /** Parquet codec of the data files. */
   compression?: 'zstd' | 'snappy' | 'none'
-  /** Part files roll before passing this many MiB; default 512. */
+  /** Part files roll before passing this many MiB. */
   target_file_mb?: number
-  /** Only these mints; default all. */
+  /** Only these mints (all when absent). */
   mint_filter?: Array<string>
-  /** Only these buckets, e.g. `00-3f`: one machine's shard of a multi-machine export; default all. */
+  /** Only these buckets, e.g. `00-3f`: one machine's shard of a multi-machine export (all when absent). */
   buckets?: string
-  /** Re-export days that are already sealed and intact; default false. */
+  /** Re-export days that are already sealed and intact. */
   overwrite?: boolean
   /**
-   * ClickHouse queries in flight at once (1–64); default 2. More lets a server with cores to spare answer
+   * ClickHouse queries in flight at once. More lets a server with cores to spare answer
    * faster; each waits (paused) until the export reads it.
    */
   concurrency?: number
@@ -130,7 +181,7 @@ export interface LakeCorpusExportResult {
   duration_ms: number
 }
 
-/** What a finished export reports: the original fields plus fetch counters and duration. */
+/** What a finished export reports: the original exporter's fields plus fetch counters and duration. */
 export interface LakeExportResult {
   /** The sealed manifest, as written to `manifest.json`. */
   manifest: Record<string, unknown>
@@ -175,8 +226,9 @@ export interface LakeProgressEvent {
 }
 
 /**
- * The run-slice export config (SPEC §3), snake_case on the wire. Numbers must be whole; the addon rejects
- * anything else with `INVALID_CONFIG` rather than letting it be rounded.
+ * The run-slice export config (docs/lake-format.md, "Run config"), snake_case on the wire. Numbers must be
+ * whole; the addon rejects anything else with `INVALID_CONFIG` rather than letting it be rounded. Defaults and
+ * ranges of absent fields: `configFacts()`.
  */
 export interface LakeRunSliceExportConfig {
   /** The lake lives in `<data_root>/lake`. */
@@ -189,26 +241,26 @@ export interface LakeRunSliceExportConfig {
   window: string
   /** `.parquet` or `.csv` alerts file. */
   alerts_path: string
-  /** ClickHouse `chain` filter; default `solana`. */
+  /** ClickHouse `chain` filter. */
   chain?: string
-  /** `zstd` (default), `snappy` or `none`. */
+  /** Parquet codec of the data files. */
   compression?: 'zstd' | 'snappy' | 'none'
-  /** Part files roll before passing this many MiB; default 512. */
+  /** Part files roll before passing this many MiB. */
   target_file_mb?: number
-  /** Drop alerts below the thresholds; default false. */
+  /** Drop alerts below the thresholds. */
   strict_coverage?: boolean
-  /** Strict threshold before the anchor; default 52. */
+  /** Strict mode: candles needed before the anchor. */
   min_required_pre?: number
-  /** Strict threshold in total; default 5000. */
+  /** Strict mode: candles needed in total. */
   target_total?: number
   /** The candle server; required unless `source` is `corpus`. */
   clickhouse?: ClickhouseConnection
-  /** `clickhouse` (default) or `corpus`: read candles from the lake's own sealed corpus of this interval. */
+  /** Where candles come from: a ClickHouse server, or the lake's own sealed corpus of this interval. */
   source?: 'clickhouse' | 'corpus'
-  /** Replace an existing run with the same id (atomically); default false. */
+  /** Replace an existing run with the same id (atomically). */
   overwrite?: boolean
   /**
-   * ClickHouse queries in flight at once (1–64); default 2. More lets a server with cores to spare answer
+   * ClickHouse queries in flight at once. More lets a server with cores to spare answer
    * faster; each waits (paused) until the export reads it.
    */
   concurrency?: number
@@ -234,6 +286,16 @@ export interface LakeVerifyReport {
   files_checked: number
   /** Every mismatch; empty when `ok`. */
   problems: Array<LakeVerifyProblem>
+}
+
+/** A whole-number field: its default and the range it must lie in. */
+export interface LakeWholeRange {
+  /** Used when the field is absent. */
+  default: number
+  /** Smallest accepted value. */
+  min: number
+  /** Largest accepted value. */
+  max: number
 }
 
 /** Parses `pre<N>_post<M>` strictly; anything else throws `INVALID_CONFIG` naming the expected format. */

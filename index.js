@@ -773,9 +773,10 @@ if (
   }
 }
 
-const { computeMintBucket, computeWindowSlice, errorCodes, exportCorpus, exportRunSlices, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse, verifyLakeDir } = nativeBinding
+const { computeMintBucket, computeWindowSlice, configFacts, errorCodes, exportCorpus, exportRunSlices, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse, verifyLakeDir } = nativeBinding
 export { computeMintBucket }
 export { computeWindowSlice }
+export { configFacts }
 export { errorCodes }
 export { exportCorpus }
 export { exportRunSlices }

@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use lake_core::{ErrorCode, LakeError};
 use napi::bindgen_prelude::{FromNapiValue, Unknown};
 use napi::{Env, JsError};
+use napi_derive::napi;
 
 /// Builds a JS `Error` with `code` and `message` and wraps it so napi throws (or rejects with) that very object.
 ///
@@ -79,4 +80,13 @@ where
         },
     )
     .await
+}
+
+/// Every error code an addon function can reject or throw with, for documentation and exhaustive handling.
+#[napi]
+pub fn error_codes() -> Vec<String> {
+    lake_core::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect()
 }

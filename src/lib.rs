@@ -1,11 +1,17 @@
 //! The QuantBot lake Node addon: converts JavaScript values, runs `lake-core` on napi's tokio runtime and
 //! maps its errors to coded JavaScript errors. No lake logic lives here.
+//!
+//! One file per group of exports: `run` (exportRunSlices), `corpus` (exportCorpus), `verify` (verifyLakeDir),
+//! `clickhouse` (probeClickhouse and the connection type), `rules` (the pure helpers), `config_facts`
+//! (configFacts); `hooks` turns `{ onProgress, signal }` into the core's hooks and `js_error` makes coded errors.
 
 #![deny(clippy::all)]
 
-pub mod corpus_export;
-pub mod helpers;
+pub mod clickhouse;
+pub mod config_facts;
+pub mod corpus;
+pub mod hooks;
 pub mod js_error;
-pub mod run_export;
-pub mod server_probe;
-pub mod verify_dir;
+pub mod rules;
+pub mod run;
+pub mod verify;

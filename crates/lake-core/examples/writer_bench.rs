@@ -7,10 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use lake_core::bucket_writer::{BucketWriter, PartSettings};
-use lake_core::candles::MintCandles;
-use lake_core::mint_bucket::mint_bucket_index;
-use lake_core::parquet_settings::CompressionKind;
+use lake_core::{mint_bucket_index, BucketWriter, CompressionKind, MintCandles, PartSettings};
 
 const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Stable error codes (SPEC §9). The addon exposes `as_str()` as the JavaScript `err.code`.
+/// Stable error codes (docs/lake-format.md, "Errors"). The addon exposes `as_str()` as the JavaScript `err.code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The configuration (or a helper argument) is invalid.

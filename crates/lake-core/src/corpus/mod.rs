@@ -1,0 +1,450 @@
+//! The corpus export: every candle of one interval and chain for each UTC day of a range, one sealed manifest
+//! per day, each day published on its own.
+//!
+//! Candles stream from ClickHouse in key order into the days' bucket files: one query for a run of up to seven
+//! days (see [`batch`]); a mint filter or a shard (`buckets` = a sub-range) asks for its own mints only. A sealed
+//! day that verifies is skipped on a re-run; one that does not is redone. A shard publishes each of its bucket
+//! directories atomically, then its own sealed manifest; the shard that completes the set of shards writes the
+//! day's `manifest.json` from them (see [`shards`]).
+
+mod batch;
+mod bucket_filter;
+pub(crate) mod config;
+mod day_target;
+mod existing;
+mod shards;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+
+use crate::error::{LakeError, Result};
+use crate::lake::day_manifest::{DayManifest, MintFilter, Selection};
+use crate::lake::layout::{
+    day_dir_name, day_label, shard_manifest_name, MANIFEST_FILE, SPILL_FILE,
+};
+use crate::lake::manifest::{now_iso, FetchStats, FileTotals, SourceSnapshot, WrittenFile};
+use crate::lake::publish::{Staging, Target};
+use crate::pipeline::hooks::ExportHooks;
+use crate::pipeline::part_sink::{PartDir, PartSink, Parts};
+use crate::pipeline::progress::{Phase, Progress};
+use crate::pipeline::sink::fetch_into;
+use crate::source::clickhouse::day_mints::mints_in_range;
+use crate::source::clickhouse::CandleSource;
+use crate::source::feed::{CandleFeed, FetchRequest};
+use crate::spec::fetch_plan::MintRanges;
+use crate::spec::mint_bucket::mint_bucket_index;
+use crate::task::blocking::blocking;
+use crate::task::cancel::CancelFlag;
+use crate::writer::bucket_writer::PartSettings;
+
+use batch::{ParkedDays, ParkingSink, MAX_BATCH_DAYS};
+use bucket_filter::BucketFilter;
+use config::CorpusSettings;
+use day_target::DayTarget;
+use existing::already_done;
+
+/// What happened to one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayStatus {
+    /// Exported for the first time.
+    Exported,
+    /// Already sealed and intact with the same selection: left alone.
+    Skipped,
+    /// Sealed but damaged, different, or overwrite asked: exported again.
+    Redone,
+}
+
+impl DayStatus {
+    /// `exported`, `skipped` or `redone`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exported => "exported",
+            Self::Skipped => "skipped",
+            Self::Redone => "redone",
+        }
+    }
+}
+
+/// One day's outcome.
+#[derive(Debug, Clone)]
+pub struct DayOutcome {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// What happened.
+    pub status: DayStatus,
+    /// The day directory.
+    pub dir: PathBuf,
+    /// Files, rows and bytes written now (this export's buckets).
+    pub written: FileTotals,
+    /// True once the day has its `manifest.json` (always, unless this is one shard of several).
+    pub sealed: bool,
+}
+
+/// What a corpus export reports.
+#[derive(Debug, Clone)]
+pub struct CorpusExportResult {
+    /// `<lake>/corpus/ohlcv/interval=<i>`.
+    pub corpus_dir: PathBuf,
+    /// Every day, in order.
+    pub days: Vec<DayOutcome>,
+    /// Fetch counters over the days exported now.
+    pub stats: FetchStats,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// Everything the days of one export share.
+struct Export {
+    settings: CorpusSettings,
+    corpus_dir: PathBuf,
+    source: Arc<CandleSource>,
+    feed: Arc<CandleFeed>,
+    snapshot: SourceSnapshot,
+    selection: Selection,
+    part: PartSettings,
+    cancel: CancelFlag,
+    progress: Progress,
+}
+
+/// A day written now: its files, what fetching it cost, and whether it has its `manifest.json`.
+struct Written {
+    files: Vec<WrittenFile>,
+    stats: FetchStats,
+    sealed: bool,
+}
+
+impl Export {
+    /// Connects to the server and makes the corpus directory.
+    async fn start(settings: CorpusSettings, hooks: ExportHooks) -> Result<Self> {
+        let (source, snapshot) = CandleSource::connect(
+            &settings.clickhouse,
+            &settings.chain,
+            settings.interval.seconds(),
+        )
+        .await?;
+        let corpus_dir = settings.interval_dir();
+        std::fs::create_dir_all(&corpus_dir)
+            .map_err(|e| LakeError::io("cannot create directory", &corpus_dir, &e))?;
+        let source = Arc::new(source);
+        Ok(Self {
+            corpus_dir,
+            feed: Arc::new(CandleFeed::ClickHouse(Box::new((*source).clone()))),
+            source,
+            snapshot,
+            selection: Selection {
+                buckets: settings.buckets,
+                mint_filter: settings.mint_filter.as_deref().map(MintFilter::of),
+            },
+            part: PartSettings {
+                compression: settings.compression,
+                target_file_bytes: settings.target_file_bytes,
+                interval_s: settings.interval.seconds(),
+            },
+            cancel: hooks.cancel,
+            progress: Progress::new(hooks.progress),
+            settings,
+        })
+    }
+
+    /// The manifest this export writes per day: the day's own, or this shard's.
+    fn manifest_name(&self) -> String {
+        if self.settings.buckets.is_all() {
+            MANIFEST_FILE.to_owned()
+        } else {
+            shard_manifest_name(self.settings.buckets)
+        }
+    }
+
+    /// The manifest of a day before its files are known.
+    fn day_manifest(&self, day: NaiveDate) -> DayManifest {
+        DayManifest::new(
+            day_label(day),
+            self.settings.interval.spec().to_owned(),
+            self.settings.chain.clone(),
+            self.snapshot.clone(),
+            self.selection.clone(),
+        )
+    }
+
+    /// What to ask ClickHouse for a run of days `[start_s, end_s)`: every mint in one range query, or (a mint
+    /// filter, a shard) a list of mints.
+    async fn request(&self, (start_s, end_s): (u32, u32)) -> Result<FetchRequest> {
+        let settings = &self.settings;
+        let range = (i64::from(start_s) * 1000, i64::from(end_s) * 1000);
+        let in_shard = |m: &String| settings.buckets.contains(mint_bucket_index(m));
+        let mints: Vec<String> = match (&settings.mint_filter, settings.buckets.is_all()) {
+            (None, true) => return Ok(FetchRequest::Range(range.0, range.1)),
+            (Some(filter), _) => filter.iter().filter(|m| in_shard(m)).cloned().collect(),
+            (None, false) => mints_in_range(
+                &self.source.conn,
+                &self.source.schema,
+                &settings.chain,
+                settings.interval.seconds(),
+                (start_s, end_s),
+                None,
+            )
+            .await?
+            .into_iter()
+            .filter(|m| in_shard(m))
+            .collect(),
+        };
+        if let Some(list) = &settings.mint_filter {
+            self.progress
+                .phase(Phase::Exporting, Some(list.len() as u64));
+        }
+        Ok(FetchRequest::Mints(
+            mints
+                .into_iter()
+                .map(|m| MintRanges::new(m, vec![range]))
+                .collect(),
+        ))
+    }
+
+    /// A fresh part sink writing the buckets of this export under `root`.
+    fn part_sink(&self, root: &Path) -> Result<PartSink<BucketFilter>> {
+        let dir = PartDir {
+            root: root.to_owned(),
+            rel_root: String::new(),
+            part: self.part,
+        };
+        PartSink::new(
+            &dir,
+            BucketFilter(self.settings.buckets),
+            self.cancel.clone(),
+            self.progress.clone(),
+            "corpus.write_mint",
+        )
+    }
+
+    /// Exports a run of consecutive days with one query. The first day is written as its rows arrive; the others
+    /// are parked and written after. Each day is sealed before the next is written: a failure keeps the days
+    /// before it.
+    async fn export_batch(self: &Arc<Self>, batch: &[NaiveDate]) -> Result<Vec<Written>> {
+        self.cancel.check()?;
+        self.progress.phase(Phase::Exporting, None);
+        let first = day_bounds_s(batch[0])?;
+        let last = day_bounds_s(batch[batch.len() - 1])?;
+        let request = Arc::new(self.request((first.0, last.1)).await?);
+        let target = self.prepare(batch[0]).await?;
+        let root = target.root().to_owned();
+        let mut written = Vec::with_capacity(batch.len());
+        if batch.len() == 1 {
+            let this = self.clone();
+            let parts = fetch_into(
+                self.feed.clone(),
+                request,
+                self.settings.concurrency,
+                &self.cancel,
+                move || this.part_sink(&root),
+            )
+            .await?;
+            written.push(
+                self.seal(target, batch[0], parts.files, parts.stats)
+                    .await?,
+            );
+            return Ok(written);
+        }
+        let (mut parked, parts, work) = self.park(batch, request, &root).await?;
+        written.push(
+            self.seal(target, batch[0], parts.files, parts.stats)
+                .await?,
+        );
+        for (k, &day) in batch.iter().enumerate().skip(1) {
+            let target = self.prepare(day).await?;
+            let files;
+            (files, parked) = self.write_parked(parked, k, target.root()).await?;
+            let stats = parked.stats(k);
+            written.push(self.seal(target, day, files, stats).await?);
+        }
+        drop(work);
+        Ok(written)
+    }
+
+    async fn prepare(&self, day: NaiveDate) -> Result<DayTarget> {
+        let (corpus_dir, range) = (self.corpus_dir.clone(), self.settings.buckets);
+        blocking(move || DayTarget::prepare(&corpus_dir, day, range)).await
+    }
+
+    async fn seal(
+        &self,
+        target: DayTarget,
+        day: NaiveDate,
+        files: Vec<WrittenFile>,
+        stats: FetchStats,
+    ) -> Result<Written> {
+        let manifest = self
+            .day_manifest(day)
+            .with_files(files.clone(), stats, now_iso());
+        let cancel = self.cancel.clone();
+        let sealed = blocking(move || target.seal(&manifest, &cancel)).await?;
+        Ok(Written {
+            files,
+            stats,
+            sealed,
+        })
+    }
+
+    /// Reads a run of days with one query: the first day is written under `first_root` as its rows arrive, the
+    /// others are parked (in a work directory that is never published, swept like any staging debris).
+    async fn park(
+        self: &Arc<Self>,
+        batch: &[NaiveDate],
+        request: Arc<FetchRequest>,
+        first_root: &Path,
+    ) -> Result<(ParkedDays, Parts<()>, Staging)> {
+        let spans = batch
+            .iter()
+            .map(|&d| day_bounds_s(d).map(|(s, e)| (i64::from(s) * 1000, i64::from(e) * 1000)))
+            .collect::<Result<Vec<_>>>()?;
+        let name = format!(
+            "batch-{}-{}",
+            day_label(batch[0]),
+            day_label(batch[batch.len() - 1])
+        );
+        let target = Target::new(&self.corpus_dir, &name);
+        let work = blocking(move || Staging::begin(target, true)).await?;
+        let spill = work.dir().join(".rows.spill");
+        let (this, first_root) = (self.clone(), first_root.to_owned());
+        let (parked, first) = fetch_into(
+            self.feed.clone(),
+            request,
+            self.settings.concurrency,
+            &self.cancel,
+            move || {
+                let first = this.part_sink(&first_root)?;
+                ParkingSink::new(spans.clone(), first, &spill, this.cancel.clone())
+            },
+        )
+        .await?;
+        Ok((parked, first, work))
+    }
+
+    /// Writes day `k` of a batch from its parked rows under `root`; hands the parked rows back for the next day.
+    async fn write_parked(
+        &self,
+        mut parked: ParkedDays,
+        k: usize,
+        root: &Path,
+    ) -> Result<(Vec<WrittenFile>, ParkedDays)> {
+        let (root, part, cancel) = (root.to_owned(), self.part, self.cancel.clone());
+        let (files, parked) = blocking(move || {
+            let files = parked.write_day(k, &root, part, &root.join(SPILL_FILE), &cancel)?;
+            Ok((files, parked))
+        })
+        .await?;
+        self.progress.files_done(FileTotals::of(&files).bytes);
+        Ok((files, parked))
+    }
+}
+
+fn day_bounds_s(day: NaiveDate) -> Result<(u32, u32)> {
+    let start = day
+        .and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc().timestamp())
+        .unwrap_or(-1);
+    let end = start + 86_400;
+    match (u32::try_from(start), u32::try_from(end)) {
+        (Ok(s), Ok(e)) => Ok((s, e)),
+        _ => Err(LakeError::invalid_config(format!(
+            "{day} is outside what ClickHouse DateTime holds (1970-01-01 to 2106-02-07)"
+        ))),
+    }
+}
+
+/// One day of the export: what an earlier export left, and (once known) what happened to it.
+struct DayState {
+    day: NaiveDate,
+    /// `None`: nothing was there; `Some(intact)`: a manifest was, intact and the same or not.
+    previous: Option<bool>,
+    outcome: Option<DayOutcome>,
+}
+
+/// Where each day stands before the export; days to skip already have their outcome.
+fn survey(export: &Export) -> Result<Vec<DayState>> {
+    let manifest_name = export.manifest_name();
+    let mut states = Vec::with_capacity(export.settings.days.len());
+    for &day in &export.settings.days {
+        let day_dir = export.corpus_dir.join(day_dir_name(day));
+        let previous = already_done(
+            &day_dir,
+            &manifest_name,
+            &export.settings.chain,
+            &export.selection,
+        )?;
+        let skip = previous == Some(true) && !export.settings.overwrite;
+        let outcome = skip.then(|| DayOutcome {
+            date: day_label(day),
+            status: DayStatus::Skipped,
+            sealed: day_dir.join(MANIFEST_FILE).exists(),
+            dir: day_dir,
+            written: FileTotals::default(),
+        });
+        states.push(DayState {
+            day,
+            previous,
+            outcome,
+        });
+    }
+    Ok(states)
+}
+
+/// The end of the batch that starts at day `i`: consecutive days still to do, at most [`MAX_BATCH_DAYS`]. A day
+/// outside what DateTime holds ends the batch before it, so the days before it are kept.
+fn batch_end(states: &[DayState], i: usize) -> usize {
+    let mut end = i + 1;
+    while end < states.len()
+        && states[end].outcome.is_none()
+        && end - i < MAX_BATCH_DAYS
+        && day_bounds_s(states[end].day).is_ok()
+    {
+        end += 1;
+    }
+    end
+}
+
+/// Exports every day of the settings; a failure on day N keeps days before it published.
+pub async fn export_corpus(
+    settings: CorpusSettings,
+    hooks: ExportHooks,
+) -> Result<CorpusExportResult> {
+    let started = Instant::now();
+    let export = Arc::new(Export::start(settings, hooks).await?);
+    let mut states = survey(&export)?;
+    let mut stats = FetchStats::default();
+    export.progress.phase(Phase::Exporting, None);
+    let mut i = 0;
+    while i < states.len() {
+        if states[i].outcome.is_some() {
+            i += 1;
+            continue;
+        }
+        let end = batch_end(&states, i);
+        let batch: Vec<NaiveDate> = states[i..end].iter().map(|s| s.day).collect();
+        let written = export.export_batch(&batch).await?;
+        for (state, written) in states[i..end].iter_mut().zip(written) {
+            stats += written.stats;
+            state.outcome = Some(DayOutcome {
+                date: day_label(state.day),
+                status: if state.previous.is_some() {
+                    DayStatus::Redone
+                } else {
+                    DayStatus::Exported
+                },
+                dir: export.corpus_dir.join(day_dir_name(state.day)),
+                written: FileTotals::of(&written.files),
+                sealed: written.sealed,
+            });
+        }
+        i = end;
+    }
+    export.progress.phase(Phase::Done, None);
+    Ok(CorpusExportResult {
+        corpus_dir: export.corpus_dir.clone(),
+        days: states.into_iter().filter_map(|s| s.outcome).collect(),
+        stats,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}

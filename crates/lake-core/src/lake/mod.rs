@@ -1,0 +1,12 @@
+//! The lake on disk: every path rule, the typed manifests and their seal, hashed durable files, sealed
+//! publishing and verification (docs/lake-format.md).
+
+pub(crate) mod day_manifest;
+pub(crate) mod hashed_file;
+pub(crate) mod layout;
+pub(crate) mod manifest;
+pub(crate) mod manifest_reader;
+pub(crate) mod publish;
+pub(crate) mod run_manifest;
+pub(crate) mod seal;
+pub(crate) mod verify;

@@ -1,0 +1,227 @@
+//! `verify`: recompute everything a sealed manifest states and report each mismatch.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use crate::error::{LakeError, Result};
+use crate::lake::hashed_file::digest_file;
+use crate::lake::layout::{is_manifest, MANIFEST_FILE};
+use crate::lake::manifest::{FileTotals, WrittenFile};
+use crate::lake::manifest_reader::{read_manifest, Manifest, ManifestError};
+use crate::lake::seal::{compute_seal, recorded_seal};
+
+/// One way in which a sealed directory differs from its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `missing_manifest`, `bad_manifest`, `missing_file`, `extra_file`, `size`, `hash`, `rows`, `seal`, `outputs`.
+    pub kind: &'static str,
+    /// The file concerned, relative to the directory.
+    pub path: Option<String>,
+    /// What differs.
+    pub detail: String,
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The verified directory.
+    pub dir: PathBuf,
+    /// Files checked.
+    pub files_checked: u64,
+    /// Everything that does not match; empty when the directory is intact.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    /// True when nothing differs.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+fn problem(kind: &'static str, path: Option<&str>, detail: impl Into<String>) -> Problem {
+    Problem {
+        kind,
+        path: path.map(str::to_owned),
+        detail: detail.into(),
+    }
+}
+
+/// Checks a sealed directory (a run or a corpus day) against its `manifest.json`.
+pub fn verify(dir: &Path) -> Result<VerifyReport> {
+    verify_manifest(dir, MANIFEST_FILE, &|_| true)
+}
+
+/// Checks a directory against the manifest `manifest_name` in it; files outside `in_scope` (paths relative to
+/// the directory) are not this manifest's business. Other manifests beside it are never extra files.
+pub fn verify_manifest(
+    dir: &Path,
+    manifest_name: &str,
+    in_scope: &dyn Fn(&str) -> bool,
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport {
+        dir: dir.to_owned(),
+        files_checked: 0,
+        problems: Vec::new(),
+    };
+    if !dir.is_dir() {
+        return Err(LakeError::invalid_config(format!(
+            "{} is not a directory: give the path of a run (…/runs/run_id=<id>) or a corpus day",
+            dir.display()
+        )));
+    }
+    let (raw, manifest) = match read_manifest(&dir.join(manifest_name)) {
+        Ok(read) => read,
+        Err(ManifestError::Missing(e)) => {
+            report
+                .problems
+                .push(problem("missing_manifest", Some(manifest_name), e));
+            return Ok(report);
+        }
+        Err(ManifestError::Malformed(e)) => {
+            report
+                .problems
+                .push(problem("bad_manifest", Some(manifest_name), e));
+            return Ok(report);
+        }
+    };
+    match recorded_seal(&raw) {
+        Some(seal) if seal == compute_seal(&raw) => {}
+        Some(_) => report.problems.push(problem(
+            "seal",
+            Some(manifest_name),
+            "the manifest was changed after it was sealed",
+        )),
+        None => report.problems.push(problem(
+            "seal",
+            Some(manifest_name),
+            "the manifest has no seal",
+        )),
+    }
+    let mut listed = BTreeSet::new();
+    for entry in manifest.files() {
+        check_file(dir, entry, &mut report, &mut listed);
+    }
+    check_outputs(&manifest, &mut report);
+    let mut on_disk = Vec::new();
+    list_files(dir, dir, &mut on_disk).map_err(|e| LakeError::io("cannot list", dir, &e))?;
+    for rel in on_disk {
+        if !is_manifest(&rel) && in_scope(&rel) && !listed.contains(&rel) {
+            report.problems.push(problem(
+                "extra_file",
+                Some(&rel),
+                "not listed in the manifest",
+            ));
+        }
+    }
+    Ok(report)
+}
+
+fn check_file(
+    dir: &Path,
+    entry: &WrittenFile,
+    report: &mut VerifyReport,
+    listed: &mut BTreeSet<String>,
+) {
+    let rel = entry.rel_path.as_str();
+    if rel.split('/').any(|s| s == ".." || s.is_empty()) {
+        report.problems.push(problem(
+            "bad_manifest",
+            Some(rel),
+            "the path leaves the directory",
+        ));
+        return;
+    }
+    listed.insert(rel.to_owned());
+    report.files_checked += 1;
+    let path = dir.join(rel);
+    let digest = match digest_file(&path) {
+        Ok(d) => d,
+        Err(e) => {
+            report
+                .problems
+                .push(problem("missing_file", Some(rel), e.to_string()));
+            return;
+        }
+    };
+    if entry.bytes != digest.bytes {
+        report.problems.push(problem(
+            "size",
+            Some(rel),
+            format!(
+                "manifest says {} bytes, file has {}",
+                entry.bytes, digest.bytes
+            ),
+        ));
+    }
+    if entry.sha256 != digest.sha256 {
+        report.problems.push(problem(
+            "hash",
+            Some(rel),
+            "SHA-256 differs from the manifest",
+        ));
+    }
+    match parquet_rows(&path) {
+        Ok(rows) if rows == entry.rows => {}
+        Ok(rows) => report.problems.push(problem(
+            "rows",
+            Some(rel),
+            format!("manifest says {} rows, file has {rows}", entry.rows),
+        )),
+        Err(e) => report.problems.push(problem(
+            "rows",
+            Some(rel),
+            format!("not readable Parquet: {e}"),
+        )),
+    }
+}
+
+/// The per-output totals must agree with the files listed under each output directory.
+fn check_outputs(manifest: &Manifest, report: &mut VerifyReport) {
+    for (prefix, stated) in manifest.outputs() {
+        let under: Vec<WrittenFile> = manifest
+            .files()
+            .iter()
+            .filter(|f| prefix.is_empty() || f.rel_path.starts_with(&format!("{prefix}/")))
+            .cloned()
+            .collect();
+        let totals = FileTotals::of(&under);
+        if stated.files != totals.files || stated.rows != totals.rows {
+            report.problems.push(problem(
+                "outputs",
+                Some(prefix),
+                format!(
+                    "totals differ from the listed files ({} files, {} rows)",
+                    totals.files, totals.rows
+                ),
+            ));
+        }
+    }
+}
+
+fn parquet_rows(path: &Path) -> std::result::Result<u64, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let reader = SerializedFileReader::new(file).map_err(|e| e.to_string())?;
+    u64::try_from(reader.metadata().file_metadata().num_rows()).map_err(|e| e.to_string())
+}
+
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        // Hidden entries (locks, staging, temp files) are the exporter's internals; Parquet readers skip them too.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            list_files(root, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}

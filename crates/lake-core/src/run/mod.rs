@@ -1,0 +1,177 @@
+//! The run-slice export: alerts → windows → plan → fetch → coverage and bucket files → manifest → publish.
+//!
+//! Memory is flat in the size of the run: mints stream from the source into the part sink, whose window filter
+//! counts each alert's coverage and keeps the candles of the kept windows for the bucket writer, whose open
+//! buckets hold the page each column is filling.
+
+mod alert_index;
+pub(crate) mod alerts;
+pub(crate) mod config;
+mod outputs;
+mod window_filter;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::lake::layout::{run_dir_name, COVERAGE_PATH, MANIFEST_FILE};
+use crate::lake::manifest::{FetchStats, FileTotals, SourceSnapshot};
+use crate::lake::publish::{Staging, Target};
+use crate::pipeline::hooks::ExportHooks;
+use crate::pipeline::part_sink::{PartDir, PartSink};
+use crate::pipeline::progress::{Phase, Progress};
+use crate::pipeline::sink::fetch_into;
+use crate::source::clickhouse::CandleSource;
+use crate::source::corpus::CorpusSource;
+use crate::source::feed::{CandleFeed, FetchRequest};
+use crate::spec::coverage::CoveragePolicy;
+use crate::spec::fetch_plan::MintRanges;
+use crate::task::blocking::blocking;
+use crate::writer::bucket_writer::PartSettings;
+
+use alert_index::AlertIndex;
+use alerts::load_alerts;
+use config::{RunSettings, SourceChoice};
+use outputs::{seal_run, Fetched};
+use window_filter::WindowFilter;
+
+/// What a finished run-slice export reports.
+#[derive(Debug, Clone)]
+pub struct RunExportResult {
+    /// The sealed manifest.
+    pub manifest: Value,
+    /// The published run directory.
+    pub run_dir: PathBuf,
+    /// `<run_dir>/manifest.json`.
+    pub manifest_path: PathBuf,
+    /// `<run_dir>/outputs/coverage.parquet`.
+    pub coverage_path: PathBuf,
+    /// Files, rows and bytes of the slice files.
+    pub slices: FileTotals,
+    /// Fetch counters.
+    pub stats: FetchStats,
+    /// Alerts read.
+    pub alerts: u64,
+    /// Alerts kept (all unless strict).
+    pub kept_events: u64,
+    /// Alerts dropped by strict mode.
+    pub dropped_events: u64,
+    /// Wall time of the export in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Opens the run's candle source: a ClickHouse server or the lake's own corpus.
+async fn open_feed(
+    settings: &RunSettings,
+    plan: &[MintRanges],
+) -> Result<(CandleFeed, SourceSnapshot)> {
+    match &settings.source {
+        SourceChoice::ClickHouse(cfg) => {
+            let (source, snapshot) =
+                CandleSource::connect(cfg, &settings.chain, settings.interval.seconds()).await?;
+            Ok((CandleFeed::ClickHouse(Box::new(source)), snapshot))
+        }
+        SourceChoice::Corpus => {
+            let (lake, interval, chain, plan) = (
+                settings.lake_root.clone(),
+                settings.interval.spec().to_owned(),
+                settings.chain.clone(),
+                plan.to_vec(),
+            );
+            let source =
+                blocking(move || CorpusSource::open(&lake, &interval, &chain, &plan)).await?;
+            let snapshot = source.snapshot();
+            Ok((CandleFeed::Corpus(Arc::new(source)), snapshot))
+        }
+    }
+}
+
+/// Runs a whole run-slice export and publishes the sealed run.
+pub async fn export_run_slices(
+    settings: RunSettings,
+    hooks: ExportHooks,
+) -> Result<RunExportResult> {
+    let started = Instant::now();
+    let cancel = hooks.cancel.clone();
+    let progress = Progress::new(hooks.progress.clone());
+    progress.phase(Phase::LoadingAlerts, None);
+
+    let target = Target::new(&settings.runs_dir(), &run_dir_name(&settings.run_id));
+    let overwrite = settings.overwrite;
+    let staging = blocking(move || Staging::begin(target, overwrite)).await?;
+
+    crate::failpoint::hit("export.staging_created");
+    let alerts_path = settings.alerts_path.clone();
+    let alerts = blocking(move || load_alerts(&alerts_path)).await?;
+    cancel.check()?;
+    let index = Arc::new(AlertIndex::build(alerts, &settings)?);
+    let plan = index.plan();
+    let (feed, source) = open_feed(&settings, &plan).await?;
+
+    let policy = CoveragePolicy {
+        window: settings.window,
+        strict: settings.strict,
+        min_required_pre: settings.min_required_pre,
+        target_total: settings.target_total,
+    };
+    let slice_dir = settings.slice_dir();
+    let dir = PartDir {
+        root: staging.dir().join(&slice_dir),
+        rel_root: slice_dir,
+        part: PartSettings {
+            compression: settings.compression,
+            target_file_bytes: settings.target_file_bytes,
+            interval_s: settings.interval.seconds(),
+        },
+    };
+    progress.phase(Phase::Exporting, Some(plan.len() as u64));
+    let (sink_index, sink_cancel, sink_progress) =
+        (index.clone(), cancel.clone(), progress.clone());
+    let parts = fetch_into(
+        Arc::new(feed),
+        Arc::new(FetchRequest::Mints(plan)),
+        settings.concurrency,
+        &cancel,
+        move || {
+            PartSink::new(
+                &dir,
+                WindowFilter::new(sink_index.clone(), policy),
+                sink_cancel.clone(),
+                sink_progress.clone(),
+                "export.write_mint",
+            )
+        },
+    )
+    .await?;
+    cancel.check()?;
+
+    progress.phase(Phase::Sealing, None);
+    let slices = FileTotals::of(&parts.files);
+    let stats = parts.stats;
+    let fetched = Fetched {
+        slice_files: parts.files,
+        coverage: parts.filtered,
+        stats,
+        source,
+    };
+    let seal_cancel = cancel.clone();
+    let published =
+        blocking(move || seal_run(staging, &settings, &index, &policy, fetched, &seal_cancel))
+            .await?;
+    progress.phase(Phase::Done, None);
+    Ok(RunExportResult {
+        manifest: published.manifest,
+        manifest_path: published.run_dir.join(MANIFEST_FILE),
+        coverage_path: published.run_dir.join(COVERAGE_PATH),
+        run_dir: published.run_dir,
+        slices,
+        stats,
+        alerts: published.alerts,
+        kept_events: published.kept_events,
+        dropped_events: published.alerts - published.kept_events,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}

@@ -1,0 +1,49 @@
+//! Discovering which mints have candles in a time range: what a corpus shard (a bucket range) needs before it
+//! can ask for its own mints, and what a day falls back to when its server must sort.
+
+use crate::error::Result;
+
+use super::connection::Connection;
+use super::native::decode_strings;
+use super::sql::sql_string;
+use super::table_schema::TableSchema;
+
+/// Most mints named in one discovery query's filter; keeps the SQL far below `max_query_size`.
+const FILTER_CHUNK: usize = 2000;
+
+/// Sorted distinct mints with candles of `chain`/`interval_s` in `[start_s, end_s)`, optionally only those in
+/// `filter` (sorted).
+pub async fn mints_in_range(
+    conn: &Connection,
+    schema: &TableSchema,
+    chain: &str,
+    interval_s: u32,
+    (start_s, end_s): (u32, u32),
+    filter: Option<&[String]>,
+) -> Result<Vec<String>> {
+    let chunks: Vec<Option<&[String]>> = match filter {
+        None => vec![None],
+        Some(list) => list.chunks(FILTER_CHUNK).map(Some).collect(),
+    };
+    let mut mints = Vec::new();
+    for chunk in chunks {
+        let in_list = chunk.map_or(String::new(), |c| {
+            let names: Vec<String> = c.iter().map(|m| sql_string(m)).collect();
+            format!(" AND token_address IN ({})", names.join(", "))
+        });
+        let sql = format!(
+            "SELECT DISTINCT {} AS q_mint FROM {} WHERE chain = {} AND interval_seconds = {interval_s} \
+             AND timestamp >= toDateTime({start_s}) AND timestamp < toDateTime({end_s}){in_list} ORDER BY q_mint",
+            schema.mint_expr(),
+            conn.quoted_table(),
+            sql_string(chain)
+        );
+        let body = conn
+            .fetch_all_bytes(conn.client().query_raw(&sql), "Native")
+            .await?;
+        mints.extend(decode_strings(&body, "q_mint").map_err(|e| conn.decode_error(e))?);
+    }
+    mints.sort();
+    mints.dedup();
+    Ok(mints)
+}

@@ -1,0 +1,16 @@
+//! The ClickHouse candle source: connection settings, safe SQL, streaming Native decode and error mapping.
+
+pub(crate) mod connection;
+pub(crate) mod day_mints;
+pub(crate) mod fetch;
+pub(crate) mod http_client;
+pub(crate) mod native;
+pub(crate) mod read_order;
+pub(crate) mod server_error;
+pub(crate) mod sql;
+pub(crate) mod table_schema;
+
+pub use connection::{ClickHouseConfig, Connection, ServerInfo};
+pub use fetch::CandleSource;
+pub use read_order::ReadOrder;
+pub use table_schema::load_table_schema;

@@ -1,0 +1,6 @@
+//! Where candles come from: a ClickHouse server, or the lake's own sealed corpus, behind one feed.
+
+pub(crate) mod clickhouse;
+pub(crate) mod corpus;
+pub(crate) mod feed;
+pub(crate) mod fetched_mint;

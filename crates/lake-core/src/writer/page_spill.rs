@@ -1,0 +1,365 @@
+//! Finished Parquet pages of many open column chunks, parked in one temporary file until their row group is
+//! written out.
+//!
+//! Rows reach the lake in mint order, so every bucket file is open at once (up to 256 of them, 8 columns
+//! each). Keeping each open column chunk's pages in memory until its row group ends would cost one row group
+//! per bucket (gigabytes at scale); so every finished page goes to this file instead, and memory holds only
+//! the page each column is filling. Pages are compressed here, by one codec shared by all columns: a zstd
+//! context per column (two thousand of them) would cost more memory than the pages themselves.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
+use parquet::errors::{ParquetError, Result as ParquetResult};
+use parquet::file::reader::{ChunkReader, Length};
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+
+use crate::error::Result;
+use crate::lake::hashed_file::create_new;
+use crate::writer::settings::PageCodec;
+
+/// Bytes gathered before one write to the spill file.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// An append-only temporary file of page bytes; removed when dropped.
+pub struct SpillFile {
+    path: PathBuf,
+    file: File,
+    flushed: u64,
+    buffer: Vec<u8>,
+}
+
+impl SpillFile {
+    /// Creates `path` (which must not exist).
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = create_new(path, true)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            flushed: 0,
+            buffer: Vec::with_capacity(WRITE_BUFFER),
+        })
+    }
+
+    /// Bytes appended so far.
+    pub fn len(&self) -> u64 {
+        self.flushed + self.buffer.len() as u64
+    }
+
+    /// Appends `bytes`; returns where they start.
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
+        let at = self.len();
+        if self.buffer.len() + bytes.len() > WRITE_BUFFER {
+            self.flush()?;
+        }
+        if bytes.len() >= WRITE_BUFFER {
+            self.file.write_all(bytes)?;
+            self.flushed += bytes.len() as u64;
+        } else {
+            self.buffer.extend_from_slice(bytes);
+        }
+        Ok(at)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.write_all(&self.buffer)?;
+        self.flushed += self.buffer.len() as u64;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Reads `len` bytes at `at` into `out` (replacing its content, reusing its allocation).
+    pub(crate) fn read_into(&mut self, at: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        if at + len as u64 > self.flushed {
+            self.flush()?;
+        }
+        out.clear();
+        out.resize(len, 0);
+        self.file.read_exact_at(out, at)
+    }
+
+    #[cfg(test)]
+    fn read(&mut self, at: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_into(at, len, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl Drop for SpillFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A spill file shared by the page writers of one writer set (one thread).
+pub type SharedSpill = Arc<Mutex<SpillFile>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks already failed the export; the data behind it is only read
+    // again by that same failing export, so a poisoned lock is safe to enter.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Where the pages of one column chunk lie in the spill file, in chunk order.
+#[derive(Debug, Default)]
+pub struct ChunkPages {
+    /// `(offset in the spill file, length)` of each serialised page (header and data).
+    pages: Vec<(u64, u32)>,
+    /// Bytes of the chunk: the sum of the page lengths.
+    len: u64,
+}
+
+impl ChunkPages {
+    /// Bytes of the chunk so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// The page list a page writer fills and the row-group writer reads back.
+pub type SharedChunk = Arc<Mutex<ChunkPages>>;
+
+/// A [`PageWriter`] that compresses each page with the shared codec and appends it to the spill file.
+///
+/// Offsets it reports are positions inside its own column chunk (as if the chunk were written alone from
+/// offset 0), which is what [`parquet::file::writer::SerializedRowGroupWriter::append_column`] expects.
+pub struct SpillPageWriter {
+    spill: SharedSpill,
+    codec: Arc<Mutex<PageCodec>>,
+    chunk: SharedChunk,
+}
+
+impl SpillPageWriter {
+    /// A writer for one column chunk; `chunk` receives its page list.
+    pub fn new(spill: SharedSpill, codec: Arc<Mutex<PageCodec>>, chunk: SharedChunk) -> Self {
+        Self {
+            spill,
+            codec,
+            chunk,
+        }
+    }
+}
+
+fn compressed(page: &CompressedPage, codec: &mut PageCodec) -> ParquetResult<CompressedPage> {
+    let uncompressed_size = page.uncompressed_size();
+    let buf = codec
+        .compress(page.data())
+        .map_err(|e| ParquetError::General(format!("compressing a page: {e}")))?;
+    let rebuilt = match page.compressed_page() {
+        Page::DataPage {
+            num_values,
+            encoding,
+            def_level_encoding,
+            rep_level_encoding,
+            statistics,
+            ..
+        } => Page::DataPage {
+            buf,
+            num_values: *num_values,
+            encoding: *encoding,
+            def_level_encoding: *def_level_encoding,
+            rep_level_encoding: *rep_level_encoding,
+            statistics: statistics.clone(),
+        },
+        Page::DictionaryPage {
+            num_values,
+            encoding,
+            is_sorted,
+            ..
+        } => Page::DictionaryPage {
+            buf,
+            num_values: *num_values,
+            encoding: *encoding,
+            is_sorted: *is_sorted,
+        },
+        Page::DataPageV2 { .. } => {
+            return Err(ParquetError::General(
+                "data page v2 is not written by the lake".into(),
+            ))
+        }
+    };
+    Ok(CompressedPage::new(rebuilt, uncompressed_size))
+}
+
+/// Appends what it is given to the spill file: lets the page serialiser write straight into it.
+struct Appender<'a>(&'a mut SpillFile);
+
+impl Write for Appender<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.append(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl PageWriter for SpillPageWriter {
+    fn write_page(&mut self, page: CompressedPage) -> ParquetResult<PageWriteSpec> {
+        let page = compressed(&page, &mut lock(&self.codec))?;
+        let mut spill = lock(&self.spill);
+        let at = spill.len();
+        let mut sink = TrackedWrite::new(Appender(&mut spill));
+        let mut spec = SerializedPageWriter::new(&mut sink).write_page(page)?;
+        sink.into_inner()?;
+        let len = spill.len() - at;
+        let mut chunk = lock(&self.chunk);
+        spec.offset = chunk.len;
+        chunk.pages.push((at, len as u32));
+        chunk.len += len;
+        Ok(spec)
+    }
+
+    fn close(&mut self) -> ParquetResult<()> {
+        Ok(())
+    }
+}
+
+/// One closed column chunk, readable as the contiguous bytes Parquet wants, straight from the spill file.
+pub struct SpilledChunk {
+    spill: SharedSpill,
+    pages: ChunkPages,
+}
+
+impl SpilledChunk {
+    /// The chunk whose pages `pages` lists.
+    pub fn new(spill: SharedSpill, pages: ChunkPages) -> Self {
+        Self { spill, pages }
+    }
+
+    /// The chunk's bytes from `start` to the end.
+    fn bytes_from(&self, start: u64) -> ParquetResult<Vec<u8>> {
+        let mut out = Vec::new();
+        ChunkRead::new(self, start).read_to_end(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// Reads a spilled chunk's pages in order, one page at a time (a chunk can be megabytes).
+pub struct ChunkRead {
+    spill: SharedSpill,
+    pages: std::vec::IntoIter<(u64, u32)>,
+    current: io::Cursor<Vec<u8>>,
+}
+
+impl ChunkRead {
+    fn new(chunk: &SpilledChunk, start: u64) -> Self {
+        // Pages (or their tails) from `start` on.
+        let mut pos = 0u64;
+        let mut pages = Vec::new();
+        for &(at, len) in &chunk.pages.pages {
+            let end = pos + u64::from(len);
+            if end > start {
+                let skip = start.saturating_sub(pos);
+                pages.push((at + skip, (u64::from(len) - skip) as u32));
+            }
+            pos = end;
+        }
+        Self {
+            spill: chunk.spill.clone(),
+            pages: pages.into_iter(),
+            current: io::Cursor::new(Vec::new()),
+        }
+    }
+}
+
+impl Read for ChunkRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.current.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let Some((at, len)) = self.pages.next() else {
+                return Ok(0);
+            };
+            let mut page = std::mem::take(self.current.get_mut());
+            lock(&self.spill).read_into(at, len as usize, &mut page)?;
+            self.current = io::Cursor::new(page);
+        }
+    }
+}
+
+impl Length for SpilledChunk {
+    fn len(&self) -> u64 {
+        self.pages.len
+    }
+}
+
+impl ChunkReader for SpilledChunk {
+    type T = ChunkRead;
+
+    fn get_read(&self, start: u64) -> ParquetResult<Self::T> {
+        Ok(ChunkRead::new(self, start))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> ParquetResult<Bytes> {
+        let mut all = self.bytes_from(start)?;
+        if all.len() < length {
+            return Err(ParquetError::EOF(format!(
+                "a spilled column chunk holds {} bytes from {start}, {length} asked for",
+                all.len()
+            )));
+        }
+        all.truncate(length);
+        Ok(Bytes::from(all))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(mut r: impl Read) -> Vec<u8> {
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("read");
+        out
+    }
+
+    #[test]
+    fn appends_read_back_across_the_write_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spill");
+        let mut spill = SpillFile::create(&path).unwrap();
+        let small = vec![7u8; 100];
+        let big = vec![9u8; WRITE_BUFFER + 10];
+        assert_eq!(spill.append(&small).unwrap(), 0);
+        assert_eq!(spill.append(&big).unwrap(), 100);
+        assert_eq!(spill.append(&small).unwrap(), 100 + big.len() as u64);
+        assert_eq!(spill.read(0, 100).unwrap(), small);
+        assert_eq!(spill.read(100, big.len()).unwrap(), big);
+        assert_eq!(spill.read(100 + big.len() as u64, 100).unwrap(), small);
+        drop(spill);
+        assert!(!path.exists(), "the spill file is removed with its owner");
+    }
+
+    #[test]
+    fn a_chunk_reads_as_its_pages_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill: SharedSpill = Arc::new(Mutex::new(
+            SpillFile::create(&dir.path().join("s")).unwrap(),
+        ));
+        let mut pages = ChunkPages::default();
+        for (i, text) in [&b"abc"[..], b"defgh", b"ij"].iter().enumerate() {
+            // Interleave foreign bytes, as other columns' pages would be.
+            lock(&spill).append(&[b'x'; 5]).unwrap();
+            let at = lock(&spill).append(text).unwrap();
+            pages.pages.push((at, text.len() as u32));
+            pages.len += text.len() as u64;
+            assert_eq!(i + 1, pages.pages.len());
+        }
+        let chunk = SpilledChunk::new(spill, pages);
+        assert_eq!(chunk.len(), 10);
+        assert_eq!(read_all(chunk.get_read(0).unwrap()), b"abcdefghij");
+        assert_eq!(read_all(chunk.get_read(4).unwrap()), b"efghij");
+        assert_eq!(chunk.get_bytes(2, 5).unwrap().as_ref(), b"cdefg");
+        assert!(chunk.get_bytes(8, 5).is_err());
+    }
+}

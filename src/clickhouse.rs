@@ -1,0 +1,71 @@
+//! `probeClickhouse`: reach the server with the export's connection settings and report what it is.
+
+use lake_core::{parse_config, ClickHouseConfig, Connection};
+use napi::bindgen_prelude::PromiseRaw;
+use napi::Env;
+use napi_derive::napi;
+
+use crate::js_error::run_async;
+
+/// Connection settings: the `clickhouse` block of both export configs (snake_case on the wire). Defaults and
+/// ranges: `configFacts()`.
+// Only its TypeScript declaration is used: the core reads the config with serde, so defaults and checks live
+// in one place.
+#[napi(object, object_from_js = false)]
+pub struct ClickhouseConnection {
+    /// Host name or IP address.
+    pub host: String,
+    /// HTTP port.
+    pub port: u32,
+    /// Database of the candle table.
+    pub database: String,
+    /// Candle table.
+    pub table: String,
+    /// User name.
+    pub user: String,
+    /// Password (never logged or written anywhere); default empty.
+    pub password: Option<String>,
+    /// Seconds allowed to set up a connection.
+    #[napi(js_name = "connect_timeout")]
+    pub connect_timeout: Option<u32>,
+    /// Seconds allowed for every wait for bytes of an answer, the first byte included.
+    #[napi(js_name = "send_receive_timeout")]
+    pub send_receive_timeout: Option<u32>,
+}
+
+/// What the server reported about itself.
+#[napi(object)]
+pub struct ClickhouseServerInfo {
+    /// Server version, e.g. `18.16.1`.
+    pub version: String,
+    /// Server time zone.
+    pub timezone: String,
+    /// Server clock in epoch seconds.
+    pub now_epoch_s: f64,
+}
+
+/// Connects with the given settings and returns the server's version, time zone and clock.
+/// Rejects with `CLICKHOUSE_UNREACHABLE`, `CLICKHOUSE_AUTH` or `INVALID_CONFIG`.
+#[napi(
+    ts_args_type = "connection: ClickhouseConnection",
+    ts_return_type = "Promise<ClickhouseServerInfo>"
+)]
+pub fn probe_clickhouse(
+    env: &Env,
+    connection: serde_json::Value,
+) -> napi::Result<PromiseRaw<'_, ClickhouseServerInfo>> {
+    run_async(
+        env,
+        async move {
+            let config: ClickHouseConfig = parse_config(connection, "clickhouse")?;
+            Connection::new(config)?.server_info().await
+        },
+        |info| {
+            Ok(ClickhouseServerInfo {
+                version: info.version,
+                timezone: info.timezone,
+                now_epoch_s: info.now_epoch_s as f64,
+            })
+        },
+    )
+}
