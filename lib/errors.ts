@@ -1,6 +1,6 @@
 /** Error codes and the error type that every lake failure carries into JavaScript. */
 
-/** Every stable `code` a lake error can have (SPEC §9). */
+/** Every stable `code` a lake error can have (docs/lake-format.md, "Errors"). */
 export const LAKE_ERROR_CODES = [
   'INVALID_CONFIG',
   'INVALID_ALERTS',

@@ -2,6 +2,7 @@
 export {
   computeMintBucket,
   computeWindowSlice,
+  configFacts,
   exportCorpus,
   exportRunSlices,
   errorCodes,
@@ -15,6 +16,9 @@ export type {
   ClickhouseConnection,
   LakeCorpusDay,
   ClickhouseServerInfo,
+  LakeChoice,
+  LakeConfigFacts,
+  LakeWholeRange,
   LakeProgressEvent,
   LakeVerifyProblem,
   LakeVerifyReport,
@@ -24,6 +28,7 @@ export type {
 export { LAKE_ERROR_CODES, isLakeError, lakeError } from './errors.js';
 export type { LakeError, LakeErrorCode } from './errors.js';
 export {
+  CONFIG_FACTS,
   ClickHouseConnectionSchema,
   LakeCorpusExportConfigSchema,
   LakeCorpusExportResultSchema,

@@ -1,26 +1,44 @@
-/** Zod schemas of the lake exporter's config and result (SPEC §3, §7): the original field names, types and defaults. */
+/** Zod schemas of the lake exporter's configs and results (docs/lake-format.md). Every default and limit comes from
+ * the addon's `configFacts()`, so the schemas and the exporter cannot disagree. */
 import { z } from 'zod';
+import { configFacts } from '#native';
+
+/** Every default and limit of the export configs, as the exporter applies them. */
+export const CONFIG_FACTS = configFacts();
+const F = CONFIG_FACTS;
 
 /** `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`: no run id can escape the runs directory. */
-export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const RUN_ID_PATTERN = new RegExp(F.run_id_pattern);
 /** `<N>s|m|h|d` (case-insensitive) or bare seconds. */
 export const INTERVAL_PATTERN = /^(?:[0-9]+[smhdSMHD]?)$/;
 /** `pre<N>_post<M>`. */
 export const WINDOW_PATTERN = /^pre(\d+)_post(\d+)$/;
+const IDENTIFIER_PATTERN = new RegExp(F.identifier_pattern);
 
-const positiveInt = (max: number) => z.number().int().positive().max(max);
-const MAX_WINDOW_CANDLES = 10_000_000;
+/** A whole number in the field's range, defaulting as the exporter does. */
+const whole = (range: { default: number; min: number; max: number }) =>
+  z.number().int().min(range.min).max(range.max).default(range.default);
+/** One of the field's values, defaulting as the exporter does. */
+const choice = <T extends string>(values: readonly [T, ...T[]], facts: { default: string; values: string[] }) => {
+  const missing = facts.values.filter((v) => !(values as readonly string[]).includes(v));
+  if (missing.length || facts.values.length !== values.length) {
+    throw new Error(`the addon accepts ${facts.values.join(', ')}; this package knows ${values.join(', ')}: rebuild both`);
+  }
+  return z.enum(values).default(facts.default as T);
+};
+const COMPRESSIONS = ['zstd', 'snappy', 'none'] as const;
+const SOURCES = ['clickhouse', 'corpus'] as const;
 
 /** The `clickhouse` block: the HTTP interface of the candle server. */
 export const ClickHouseConnectionSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535),
-  database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and underscores, not starting with a digit'),
-  table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and underscores, not starting with a digit'),
+  database: z.string().regex(IDENTIFIER_PATTERN, 'letters, digits and underscores, not starting with a digit'),
+  table: z.string().regex(IDENTIFIER_PATTERN, 'letters, digits and underscores, not starting with a digit'),
   user: z.string().min(1),
   password: z.string().default(''),
-  connect_timeout: positiveInt(86_400).default(10),
-  send_receive_timeout: positiveInt(86_400).default(300),
+  connect_timeout: whole(F.connect_timeout),
+  send_receive_timeout: whole(F.send_receive_timeout),
 });
 
 /** The run-slice export config (snake_case on the wire), strict: unknown keys are rejected. */
@@ -37,22 +55,22 @@ export const LakeRunSliceExportConfigSchema = z
     .regex(WINDOW_PATTERN, 'expected pre<N>_post<M>, e.g. "pre52_post4948"')
     .refine((s) => {
       const m = WINDOW_PATTERN.exec(s);
-      return !!m && Number(m[1]) <= MAX_WINDOW_CANDLES && Number(m[2]) <= MAX_WINDOW_CANDLES;
-    }, `pre and post are at most ${MAX_WINDOW_CANDLES} candles each`),
+      return !!m && Number(m[1]) <= F.max_window_candles && Number(m[2]) <= F.max_window_candles;
+    }, `pre and post are at most ${F.max_window_candles} candles each`),
   alerts_path: z
     .string()
     .min(1)
     .refine((p) => /\.(parquet|csv)$/i.test(p), 'the alerts file must end in .parquet or .csv'),
-  chain: z.string().min(1).default('solana'),
-  compression: z.enum(['zstd', 'snappy', 'none']).default('zstd'),
-  target_file_mb: positiveInt(1 << 20).default(512),
+  chain: z.string().min(1).default(F.chain),
+  compression: choice(COMPRESSIONS, F.compression),
+  target_file_mb: whole(F.target_file_mb),
   strict_coverage: z.boolean().default(false),
-  min_required_pre: positiveInt(100_000_000).default(52),
-  target_total: positiveInt(100_000_000).default(5000),
+  min_required_pre: whole(F.min_required_pre),
+  target_total: whole(F.target_total),
   clickhouse: ClickHouseConnectionSchema.optional(),
   overwrite: z.boolean().default(false),
-  concurrency: z.number().int().min(1).max(64).default(2),
-  source: z.enum(['clickhouse', 'corpus']).default('clickhouse'),
+  concurrency: whole(F.concurrency),
+  source: choice(SOURCES, F.source),
 })
   .refine((c) => c.source === 'corpus' || c.clickhouse !== undefined, {
     path: ['clickhouse'],
@@ -66,7 +84,8 @@ export type LakeRunSliceExportConfig = z.output<typeof LakeRunSliceExportConfigS
 
 const FileEntrySchema = z.object({ path: z.string(), rows: z.number(), bytes: z.number(), sha256: z.string().length(64) });
 
-/** The sealed manifest (SPEC §7): the original structure, extended with chain, files, stats and seal. */
+/** The sealed run manifest (docs/lake-format.md, "Run manifest"): the original exporter's structure, extended with
+ * chain, files, stats and seal. */
 export const LakeManifestSchema = z.object({
   lake_version: z.literal('v1'),
   run_id: z.string(),
@@ -102,7 +121,7 @@ export const LakeManifestSchema = z.object({
 /** A manifest. */
 export type LakeManifest = z.output<typeof LakeManifestSchema>;
 
-/** The export result: the original fields plus fetch counters and duration. */
+/** The export result: the original exporter's fields plus fetch counters and duration. */
 export const LakeExportResultSchema = z.object({
   manifest: LakeManifestSchema,
   manifest_path: z.string(),
@@ -128,16 +147,16 @@ export const LakeCorpusExportConfigSchema = z.strictObject({
   interval: LakeRunSliceExportConfigSchema.shape.interval,
   date_from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC date like "2025-01-31"'),
   date_to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC date like "2025-02-01" (exclusive)'),
-  chain: z.string().min(1).default('solana'),
-  compression: z.enum(['zstd', 'snappy', 'none']).default('zstd'),
-  target_file_mb: positiveInt(1 << 20).default(512),
-  mint_filter: z.array(z.string().min(1)).min(1).max(1_000_000).optional(),
+  chain: z.string().min(1).default(F.chain),
+  compression: choice(COMPRESSIONS, F.compression),
+  target_file_mb: whole(F.target_file_mb),
+  mint_filter: z.array(z.string().min(1)).min(1).max(F.max_mint_filter).optional(),
   buckets: z
     .string()
     .regex(/^[0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2})?$/, 'two-digit hex bounds like "00-3f" (inclusive)')
     .optional(),
   overwrite: z.boolean().default(false),
-  concurrency: z.number().int().min(1).max(64).default(2),
+  concurrency: whole(F.concurrency),
   clickhouse: ClickHouseConnectionSchema,
 });
 

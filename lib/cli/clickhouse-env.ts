@@ -1,4 +1,4 @@
-/** ClickHouse connection settings for the CLI: the original environment variables, or a URL. */
+/** ClickHouse connection settings for the CLI: the original exporter's environment variables, or a URL. */
 import { InvalidArgumentError } from 'commander';
 
 /** The connection block of the export config. */

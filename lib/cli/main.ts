@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isLakeError } from '../errors.js';
+import { CONFIG_FACTS as F } from '../schemas.js';
 import { LakeExporterService } from '../service.js';
 import { connectionFromEnv, connectionFromUrl } from './clickhouse-env.js';
 import { FORMATS, renderCorpus, renderSummary, renderVerify, summaryOf, type Format } from './output.js';
@@ -22,6 +23,33 @@ function positiveInt(name: string) {
   };
 }
 
+/** Says the default in the help without passing it: absent flags fall through to the config schema's default. */
+function dflt(description: string, value: string | number): string {
+  return `${description} (default: ${value})`;
+}
+
+function compressionOption() {
+  return new Option('--compression <codec>', dflt('Parquet compression', F.compression.default)).choices(F.compression.values);
+}
+
+/** What both exports take about the files they write. */
+function withOutputOptions(command: Command): Command {
+  return command
+    .option('--data-root <dir>', 'directory holding lake/', 'data')
+    .option('--chain <chain>', dflt('chain to filter on', F.chain))
+    .addOption(compressionOption())
+    .option('--target-file-mb <mb>', dflt('roll part files before they pass this size', F.target_file_mb.default), positiveInt('--target-file-mb'));
+}
+
+/** What both exports take about the server they read, and how they report. */
+function withServerOptions(command: Command): Command {
+  return command
+    .addOption(formatOption())
+    .option('--clickhouse-url <url>', 'http://user:password@host:8123/database (overrides CLICKHOUSE_*)')
+    .option('--table <table>', 'candle table', 'ohlcv_candles')
+    .option('--concurrency <n>', dflt('ClickHouse queries in flight', F.concurrency.default), positiveInt('--concurrency'));
+}
+
 function formatOption() {
   return new Option('--format <format>', 'output format').choices(FORMATS).default('table');
 }
@@ -32,18 +60,18 @@ interface ExportFlags {
   window: string;
   alerts: string;
   dataRoot: string;
-  chain: string;
-  compression: 'zstd' | 'snappy' | 'none';
-  targetFileMb: number;
-  strictCoverage: boolean;
-  minRequiredPre: number;
-  targetTotal: number;
+  chain?: string;
+  compression?: 'zstd' | 'snappy' | 'none';
+  targetFileMb?: number;
+  strictCoverage?: boolean;
+  minRequiredPre?: number;
+  targetTotal?: number;
   format: Format;
-  overwrite: boolean;
+  overwrite?: boolean;
   clickhouseUrl?: string;
   table: string;
-  concurrency: number;
-  source: 'clickhouse' | 'corpus';
+  concurrency?: number;
+  source?: 'clickhouse' | 'corpus';
 }
 
 interface CorpusFlags {
@@ -51,16 +79,16 @@ interface CorpusFlags {
   dateFrom: string;
   dateTo: string;
   dataRoot: string;
-  chain: string;
-  compression: 'zstd' | 'snappy' | 'none';
-  targetFileMb: number;
+  chain?: string;
+  compression?: 'zstd' | 'snappy' | 'none';
+  targetFileMb?: number;
   mints?: string;
   buckets?: string;
-  overwrite: boolean;
+  overwrite?: boolean;
   format: Format;
   clickhouseUrl?: string;
   table: string;
-  concurrency: number;
+  concurrency?: number;
 }
 
 function readMints(path: string): string[] {
@@ -98,29 +126,21 @@ Output: <data-root>/lake/runs/run_id=<id>/{manifest.json, inputs/alerts.parquet,
 Exit codes: 0 success, 1 export or verification failure (code and message on stderr), 2 usage error.`,
   );
 
-  lake
+  const exportRun = lake
     .command('export-run-slices')
     .description('export the candles around each alert into a sealed run of the lake')
     .option('--run-id <id>', 'run id (default: lake-export_lake_all_<yyyyMMddHHmmss>_<8 hex>)')
     .requiredOption('--interval <interval>', 'candle interval: <N>s, <N>m, <N>h, <N>d or seconds, e.g. 1m')
     .requiredOption('--window <window>', 'window around each alert: pre<N>_post<M>, e.g. pre52_post4948')
-    .requiredOption('--alerts <path>', 'alerts file (.parquet or .csv)')
-    .option('--data-root <dir>', 'directory holding lake/', 'data')
-    .option('--chain <chain>', 'chain to filter on', 'solana')
-    .addOption(new Option('--compression <codec>', 'Parquet compression').choices(['zstd', 'snappy', 'none']).default('zstd'))
-    .option('--target-file-mb <mb>', 'roll part files before they pass this size', positiveInt('--target-file-mb'), 512)
-    .option('--strict-coverage', 'drop alerts below --min-required-pre / --target-total', false)
-    .option('--min-required-pre <n>', 'strict mode: candles needed before the alert', positiveInt('--min-required-pre'), 52)
-    .option('--target-total <n>', 'strict mode: candles needed in total', positiveInt('--target-total'), 5000)
-    .addOption(formatOption())
-    .option('--overwrite', 'replace an existing run with the same id (atomically)', false)
-    .option('--clickhouse-url <url>', 'http://user:password@host:8123/database (overrides CLICKHOUSE_*)')
-    .option('--table <table>', 'candle table', 'ohlcv_candles')
-    .option('--concurrency <n>', 'ClickHouse queries in flight', positiveInt('--concurrency'), 2)
+    .requiredOption('--alerts <path>', 'alerts file (.parquet or .csv)');
+  withServerOptions(withOutputOptions(exportRun))
+    .option('--strict-coverage', 'drop alerts below --min-required-pre / --target-total')
+    .option('--min-required-pre <n>', dflt('strict mode: candles needed before the alert', F.min_required_pre.default), positiveInt('--min-required-pre'))
+    .option('--target-total <n>', dflt('strict mode: candles needed in total', F.target_total.default), positiveInt('--target-total'))
+    .option('--overwrite', 'replace an existing run with the same id (atomically)')
     .addOption(
-      new Option('--source <source>', 'read candles from ClickHouse or from the lake\'s own sealed corpus (see export-corpus)')
-        .choices(['clickhouse', 'corpus'])
-        .default('clickhouse'),
+      new Option('--source <source>', dflt('read candles from ClickHouse or from the lake\'s own sealed corpus (see export-corpus)', F.source.default))
+        .choices(F.source.values),
     )
     .exitOverride()
     .action(async (flags: ExportFlags) => {
@@ -148,23 +168,16 @@ Exit codes: 0 success, 1 export or verification failure (code and message on std
       io.stdout.write(renderSummary(summaryOf(result), flags.format));
     });
 
-  lake
+  const exportCorpus = lake
     .command('export-corpus')
     .description('export every candle of an interval for each UTC day in [--date-from, --date-to), one sealed day at a time')
     .requiredOption('--interval <interval>', 'candle interval, e.g. 1m')
     .requiredOption('--date-from <date>', 'first UTC day, YYYY-MM-DD')
-    .requiredOption('--date-to <date>', 'day after the last one, YYYY-MM-DD (exclusive)')
-    .option('--data-root <dir>', 'directory holding lake/', 'data')
-    .option('--chain <chain>', 'chain to filter on', 'solana')
-    .addOption(new Option('--compression <codec>', 'Parquet compression').choices(['zstd', 'snappy', 'none']).default('zstd'))
-    .option('--target-file-mb <mb>', 'roll part files before they pass this size', positiveInt('--target-file-mb'), 512)
+    .requiredOption('--date-to <date>', 'day after the last one, YYYY-MM-DD (exclusive)');
+  withServerOptions(withOutputOptions(exportCorpus))
     .option('--mints <file>', 'only the mints listed in this file, one per line')
     .option('--buckets <range>', 'only these buckets, e.g. 00-3f: this machine\'s shard of a multi-machine export')
-    .option('--overwrite', 're-export days that are already sealed and intact', false)
-    .addOption(formatOption())
-    .option('--clickhouse-url <url>', 'http://user:password@host:8123/database (overrides CLICKHOUSE_*)')
-    .option('--table <table>', 'candle table', 'ohlcv_candles')
-    .option('--concurrency <n>', 'ClickHouse queries in flight', positiveInt('--concurrency'), 2)
+    .option('--overwrite', 're-export days that are already sealed and intact')
     .exitOverride()
     .action(async (flags: CorpusFlags) => {
       const result = await service.exportCorpus(

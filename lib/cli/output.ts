@@ -7,7 +7,7 @@ export const FORMATS = ['table', 'json', 'csv'] as const;
 /** One output format. */
 export type Format = (typeof FORMATS)[number];
 
-/** The original summary: run id, paths, totals and coverage. */
+/** The original exporter's summary: run id, paths, totals and coverage. */
 export function summaryOf(result: LakeExportResult) {
   return {
     run_id: result.manifest.run_id,
