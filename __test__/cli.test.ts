@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chQuery, clickhouseUrl } from './support/clickhouse.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { clickhouseUrl } from './support/clickhouse.js';
 import { quantbot } from './support/cli.js';
-import { MINTS, T0, candleFixture } from './support/fixture.js';
+import { MINTS, T0, useCandleFixture } from './support/fixture.js';
 import { tempDir } from './support/lake.js';
 
 describe('quantbot lake CLI', () => {
@@ -12,16 +12,14 @@ describe('quantbot lake CLI', () => {
   let alerts: string;
   let env: Record<string, string>;
 
+  const fixture = useCandleFixture('cli');
   beforeAll(async () => {
-    db = await candleFixture('cli');
+    db = fixture.db;
     work = tempDir('lake-cli');
     alerts = join(work, 'alerts.csv');
     writeFileSync(alerts, `alert_id,mint,ts\nx1,${MINTS[2]},${T0 + 3600}\nx2,${MINTS[3]},${T0 + 9000}\n`);
     const url = clickhouseUrl();
     env = { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, CLICKHOUSE_DATABASE: db, CLICKHOUSE_USER: 'default' };
-  });
-  afterAll(async () => {
-    if (db) await chQuery(`DROP DATABASE IF EXISTS ${db}`);
   });
 
   it('exports with connection settings from the environment and a generated run id (table output)', () => {

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { exportCorpus, exportRunSlices, verifyLakeDir, type LakeCorpusExportConfig } from '#native';
-import { chQuery, connection } from './support/clickhouse.js';
+import { connection } from './support/clickhouse.js';
 import { duck, dlit } from './support/duckdb.js';
 import { rejection } from './support/errors.js';
-import { MINTS, T0, candleFixture, expectedCandles, bucketOf, type Candle } from './support/fixture.js';
+import { MINTS, T0, useCandleFixture, expectedCandles, bucketOf, type Candle } from './support/fixture.js';
 import { filesUnder, runConfig, tempDir } from './support/lake.js';
 
 const DAY_MS = 86_400_000;
@@ -38,13 +38,11 @@ describe('exportCorpus', () => {
   let work: string;
   let expected: Candle[];
 
+  const fixture = useCandleFixture('corpus');
   beforeAll(async () => {
-    db = await candleFixture('corpus');
+    db = fixture.db;
     work = tempDir('lake-corpus');
     expected = await expectedCandles(db, MINTS.map((mint) => ({ mint, anchor: FROM, start: FROM, end: FROM + 4 * DAY_MS })));
-  });
-  afterAll(async () => {
-    if (db) await chQuery(`DROP DATABASE IF EXISTS ${db}`);
   });
 
   it('writes every candle of three days, one sealed manifest per day', async () => {

@@ -3,11 +3,10 @@ process.env.QUANTBOT_LAKE_FAILPOINT = 'export.write_mint:sleep=300';
 
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { exportRunSlices, type LakeProgressEvent } from '#native';
-import { chQuery } from './support/clickhouse.js';
 import { rejection } from './support/errors.js';
-import { MINTS, T0, candleFixture } from './support/fixture.js';
+import { MINTS, T0, useCandleFixture } from './support/fixture.js';
 import { runConfig, tempDir } from './support/lake.js';
 
 function runsLeft(root: string): string[] {
@@ -20,14 +19,12 @@ describe('cancellation', () => {
   let work: string;
   let alerts: string;
 
+  const fixture = useCandleFixture('cancel');
   beforeAll(async () => {
-    db = await candleFixture('cancel');
+    db = fixture.db;
     work = tempDir('lake-cancel');
     alerts = join(work, 'alerts.csv');
     writeFileSync(alerts, ['mint,ts', ...MINTS.map((m) => `${m},${T0 + 600}`)].join('\n') + '\n');
-  });
-  afterAll(async () => {
-    if (db) await chQuery(`DROP DATABASE IF EXISTS ${db}`);
   });
 
   it('an already aborted signal rejects with CANCELLED and leaves nothing', async () => {

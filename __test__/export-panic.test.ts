@@ -3,21 +3,18 @@ process.env.QUANTBOT_LAKE_FAILPOINT = 'export.write_mint:panic';
 
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { computeMintBucket, exportRunSlices } from '#native';
-import { chQuery } from './support/clickhouse.js';
 import { rejection } from './support/errors.js';
-import { MINTS, T0, candleFixture } from './support/fixture.js';
+import { MINTS, T0, useCandleFixture } from './support/fixture.js';
 import { runConfig, tempDir } from './support/lake.js';
 
 describe('a Rust panic', () => {
   let db: string;
 
+  const fixture = useCandleFixture('panic');
   beforeAll(async () => {
-    db = await candleFixture('panic');
-  });
-  afterAll(async () => {
-    if (db) await chQuery(`DROP DATABASE IF EXISTS ${db}`);
+    db = fixture.db;
   });
 
   it('becomes an INTERNAL error, Node keeps running and nothing is published', async () => {

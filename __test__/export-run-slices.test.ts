@@ -1,11 +1,11 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { exportRunSlices, verifyLakeDir, type LakeProgressEvent } from '#native';
 import { chQuery } from './support/clickhouse.js';
 import { duck, dlit } from './support/duckdb.js';
 import { rejection } from './support/errors.js';
-import { MINTS, T0, bucketOf, candleFixture, expectedCandles, windowOf, type Candle } from './support/fixture.js';
+import { MINTS, T0, bucketOf, useCandleFixture, expectedCandles, windowOf, type Candle } from './support/fixture.js';
 import { coverageRows, filesUnder, runConfig, sliceRows, tempDir } from './support/lake.js';
 
 const PRE = 10;
@@ -26,7 +26,7 @@ function csvOf(rows: Array<{ id: string; mint: string; ts: string }>): string {
   return ['alert_id,mint,ts', ...rows.map((r) => `${q(r.id)},${q(r.mint)},${q(r.ts)}`)].join('\n') + '\n';
 }
 
-/** Coverage computed in the test from the expected candles (SPEC §6), independent of the addon. */
+/** Coverage computed in the test from the expected candles (docs/lake-format.md, "Coverage"), independent of the addon. */
 function independentCoverage(candles: Candle[], alerts: typeof ALERTS, strict?: { minPre: number; total: number }) {
   return alerts.map((a) => {
     const w = windowOf(a.mint, a.tsMs, 60, PRE, POST);
@@ -55,8 +55,9 @@ describe('exportRunSlices end to end', () => {
   let csvPath: string;
   let allCandles: Candle[];
 
+  const fixture = useCandleFixture('e2e');
   beforeAll(async () => {
-    db = await candleFixture('e2e');
+    db = fixture.db;
     work = tempDir('lake-e2e');
     csvPath = join(work, 'alerts.csv');
     writeFileSync(
@@ -64,9 +65,6 @@ describe('exportRunSlices end to end', () => {
       csvOf(ALERTS.map((a, i) => ({ id: a.id, mint: a.mint, ts: i % 2 === 0 ? String(a.tsMs / 1000) : new Date(a.tsMs).toISOString() }))),
     );
     allCandles = await expectedCandles(db, ALERTS.map((a) => windowOf(a.mint, a.tsMs, 60, PRE, POST)));
-  });
-  afterAll(async () => {
-    if (db) await chQuery(`DROP DATABASE IF EXISTS ${db}`);
   });
 
   it('writes exactly the window candles, bucketed, with coverage and a sealed manifest', async () => {

@@ -4,23 +4,21 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { exportRunSlices } from '#native';
 import { quantbot } from './support/cli.js';
 import { chQuery, clickhouseUrl, freshDatabase } from './support/clickhouse.js';
-import { MINTS, T0, candleFixture } from './support/fixture.js';
+import { MINTS, T0, useCandleFixture } from './support/fixture.js';
 import { coverageRows, filesUnder, runConfig, sliceRows, tempDir } from './support/lake.js';
 
 describe('fetch at scale', () => {
   let db: string;
   let work: string;
 
+  const fixture = useCandleFixture('scale');
   beforeAll(async () => {
-    db = await candleFixture('scale');
+    db = fixture.db;
     work = tempDir('lake-scale');
-  });
-  afterAll(async () => {
-    if (db) await chQuery(`DROP DATABASE IF EXISTS ${db}`);
   });
 
   it('exports 50,000 alerts on distinct mints with the default window from a server with default limits', async () => {

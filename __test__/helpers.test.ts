@@ -10,7 +10,7 @@ import {
 import { LAKE_ERROR_CODES, isLakeError } from '../lib/errors.js';
 import { thrown } from './support/errors.js';
 
-describe('SPEC §2 helpers through the addon', () => {
+describe('the lake rules through the addon', () => {
   it('computes mint buckets', () => {
     expect(computeMintBucket('So11111111111111111111111111111111111111112')).toBe('35');
     expect(computeMintBucket('EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v')).toBe('9a');

@@ -1,5 +1,6 @@
 /** A QuantBot-shaped candle table in the test ClickHouse, and independent expectations computed from it. */
 import { createHash } from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
 import { chQuery, freshDatabase } from './clickhouse.js';
 
 export const T0 = 1_609_459_200; // 2021-01-01T00:00:00Z, seconds
@@ -53,7 +54,24 @@ export async function candleFixture(prefix: string, engine = 'ReplacingMergeTree
   return db;
 }
 
-/** A window computed independently of the addon (SPEC §2). */
+/** The fixture database of the enclosing `describe`: made before its tests (before the block's own `beforeAll`
+ * hooks registered after this call) and dropped after them. */
+export function useCandleFixture(prefix: string, engine?: string): { readonly db: string } {
+  let db = '';
+  beforeAll(async () => {
+    db = await candleFixture(prefix, engine);
+  });
+  afterAll(async () => {
+    if (db) await chQuery(`DROP DATABASE IF EXISTS ${db}`);
+  });
+  return {
+    get db() {
+      return db;
+    },
+  };
+}
+
+/** A window computed independently of the addon (docs/lake-format.md, "Rules"). */
 export interface Window {
   mint: string;
   anchor: number;

@@ -1,5 +1,5 @@
 /** Helpers for end-to-end export tests: temp lakes, config, reading runs back with DuckDB. */
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { LakeRunSliceExportConfig } from '#native';
@@ -7,9 +7,22 @@ import { connection } from './clickhouse.js';
 import { duck, dlit } from './duckdb.js';
 import type { Candle } from './fixture.js';
 
-/** A fresh temp directory. */
+const created: string[] = [];
+
+/** A fresh temp directory, removed after the test file (see `removeTempDirs`). */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  created.push(dir);
+  return dir;
+}
+
+/** Removes every directory `tempDir` made; `LAKE_TEST_KEEP=1` keeps them for a look after a failure. */
+export function removeTempDirs(): void {
+  if (process.env.LAKE_TEST_KEEP === '1') {
+    if (created.length) console.log(`kept test directories: ${created.join(' ')}`);
+    return;
+  }
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** A run-slice config against the fixture table, 1m candles. */
