@@ -378,11 +378,6 @@ impl BucketWriter {
         files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
         Ok(files)
     }
-
-    /// The directory the buckets are written under.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
 }
 
 fn write_batch(
