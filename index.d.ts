@@ -30,6 +30,13 @@ export interface ClickhouseConnection {
   connect_timeout?: number
   /** Seconds allowed for every wait for bytes of an answer, the first byte included. */
   send_receive_timeout?: number
+  /** Speak HTTPS (TLS) instead of plain HTTP; default false. */
+  secure?: boolean
+  /**
+   * With `secure`: a PEM file of the certificates to trust instead of the public CAs (for a self-signed
+   * server), like `curl --cacert`.
+   */
+  ca_cert?: string
 }
 
 /** What the server reported about itself. */
@@ -303,7 +310,7 @@ export declare function parseWindowSpec(spec: string): WindowSpec
 
 /**
  * Connects with the given settings and returns the server's version, time zone and clock.
- * Rejects with `CLICKHOUSE_UNREACHABLE`, `CLICKHOUSE_AUTH` or `INVALID_CONFIG`.
+ * Rejects with `CLICKHOUSE_UNREACHABLE`, `CLICKHOUSE_TLS`, `CLICKHOUSE_AUTH`, `CLICKHOUSE_TIMEOUT` or `INVALID_CONFIG`.
  */
 export declare function probeClickhouse(connection: ClickhouseConnection): Promise<ClickhouseServerInfo>
 

@@ -39,6 +39,8 @@ export const ClickHouseConnectionSchema = z.strictObject({
   password: z.string().default(''),
   connect_timeout: whole(F.connect_timeout),
   send_receive_timeout: whole(F.send_receive_timeout),
+  secure: z.boolean().default(false),
+  ca_cert: z.string().min(1).optional(),
 });
 
 /** The run-slice export config (snake_case on the wire), strict: unknown keys are rejected. */

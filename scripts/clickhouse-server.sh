@@ -8,6 +8,9 @@
 # `start` prints `export CLICKHOUSE_URL=... CLICKHOUSE_TEST_DIR=...` lines, so `eval "$(... start)"` works.
 # CLICKHOUSE_MAX_MEMORY_USAGE (bytes per query, default 4000000000) and CLICKHOUSE_LOG_QUERIES (0 or 1, default 0)
 # set the `default` user's profile; the benchmark lowers the first and turns on the second (system.query_log).
+#
+# The server also serves HTTPS with a certificate for 127.0.0.1 and localhost signed by a private CA, both made here
+# with openssl: `start` exports CLICKHOUSE_HTTPS_URL and CLICKHOUSE_TEST_CA (the CA's PEM file).
 set -euo pipefail
 
 log() { echo "clickhouse-server.sh: $*" >&2; }
@@ -17,15 +20,15 @@ find_server() {
 }
 
 install_server() {
-  if [ -n "$(find_server)" ] && command -v curl >/dev/null; then return; fi
+  if [ -n "$(find_server)" ] && command -v curl >/dev/null && command -v openssl >/dev/null; then return; fi
   if [ "$(id -u)" != 0 ]; then
-    log "clickhouse-server or curl is not installed; run 'sudo apt-get install -y clickhouse-server curl' (Debian) and retry"
+    log "clickhouse-server, curl or openssl is not installed; run 'sudo apt-get install -y clickhouse-server curl openssl' (Debian) and retry"
     exit 1
   fi
   log "installing Debian's clickhouse-server"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends clickhouse-server curl >&2
+  apt-get install -y -qq --no-install-recommends clickhouse-server curl openssl >&2
 }
 
 free_port() {
@@ -34,14 +37,24 @@ free_port() {
 
 start() {
   install_server
-  local server dir http_port tcp_port
+  local server dir http_port tcp_port https_port
   server=$(find_server)
   dir=${1:-$(mktemp -d -t quantbot-clickhouse.XXXXXX)}
-  mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas"
+  mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/tls"
   dir=$(cd "$dir" && pwd)
   http_port=$(free_port)
   tcp_port=$(free_port)
   while [ "$tcp_port" = "$http_port" ]; do tcp_port=$(free_port); done
+  https_port=$(free_port)
+  while [ "$https_port" = "$http_port" ] || [ "$https_port" = "$tcp_port" ]; do https_port=$(free_port); done
+  # A private CA and a server certificate it signs, as a self-managed deployment has them.
+  (
+    cd "$dir/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=quantbot-lake test CA" -keyout ca.key -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout key.pem -out server.csr
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile ext.cnf -out cert.pem
+  ) >/dev/null 2>&1
   cat > "$dir/config.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
@@ -49,6 +62,8 @@ start() {
   <listen_host>127.0.0.1</listen_host>
   <http_port>$http_port</http_port>
   <tcp_port>$tcp_port</tcp_port>
+  <https_port>$https_port</https_port>
+  <openSSL><server><certificateFile>$dir/tls/cert.pem</certificateFile><privateKeyFile>$dir/tls/key.pem</privateKeyFile><verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile></server></openSSL>
   <path>$dir/data/</path>
   <tmp_path>$dir/tmp/</tmp_path>
   <user_files_path>$dir/user_files/</user_files_path>
@@ -89,7 +104,14 @@ XML
   for _ in $(seq 1 300); do
     if curl -fsS "$url/ping" >/dev/null 2>&1; then
       log "ready at $url (dir $dir, pid $(cat "$dir/pid"))"
+      if ! curl -fsS --cacert "$dir/tls/ca.pem" "https://127.0.0.1:$https_port/ping" >/dev/null 2>&1; then
+        log "HTTP answers but HTTPS on port $https_port does not; see $dir/server.err.log"
+        stop "$dir"
+        exit 1
+      fi
       echo "export CLICKHOUSE_URL=$url"
+      echo "export CLICKHOUSE_HTTPS_URL=https://127.0.0.1:$https_port"
+      echo "export CLICKHOUSE_TEST_CA=$dir/tls/ca.pem"
       echo "export CLICKHOUSE_TEST_DIR=$dir"
       echo "export CLICKHOUSE_PID=$(cat "$dir/pid")"
       return

@@ -31,6 +31,12 @@ pub struct ClickhouseConnection {
     /// Seconds allowed for every wait for bytes of an answer, the first byte included.
     #[napi(js_name = "send_receive_timeout")]
     pub send_receive_timeout: Option<u32>,
+    /// Speak HTTPS (TLS) instead of plain HTTP; default false.
+    pub secure: Option<bool>,
+    /// With `secure`: a PEM file of the certificates to trust instead of the public CAs (for a self-signed
+    /// server), like `curl --cacert`.
+    #[napi(js_name = "ca_cert")]
+    pub ca_cert: Option<String>,
 }
 
 /// What the server reported about itself.
@@ -45,7 +51,7 @@ pub struct ClickhouseServerInfo {
 }
 
 /// Connects with the given settings and returns the server's version, time zone and clock.
-/// Rejects with `CLICKHOUSE_UNREACHABLE`, `CLICKHOUSE_AUTH` or `INVALID_CONFIG`.
+/// Rejects with `CLICKHOUSE_UNREACHABLE`, `CLICKHOUSE_TLS`, `CLICKHOUSE_AUTH`, `CLICKHOUSE_TIMEOUT` or `INVALID_CONFIG`.
 #[napi(
     ts_args_type = "connection: ClickhouseConnection",
     ts_return_type = "Promise<ClickhouseServerInfo>"

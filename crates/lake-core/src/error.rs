@@ -13,6 +13,8 @@ pub enum ErrorCode {
     ClickhouseUnreachable,
     /// ClickHouse accepted the connection but sent nothing for `send_receive_timeout`.
     ClickhouseTimeout,
+    /// The TLS handshake with an `https://` server failed (untrusted, expired or misnamed certificate; not TLS).
+    ClickhouseTls,
     /// ClickHouse refused the credentials.
     ClickhouseAuth,
     /// ClickHouse rejected or failed a query.
@@ -33,11 +35,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::InvalidConfig,
         ErrorCode::InvalidAlerts,
         ErrorCode::ClickhouseUnreachable,
         ErrorCode::ClickhouseTimeout,
+        ErrorCode::ClickhouseTls,
         ErrorCode::ClickhouseAuth,
         ErrorCode::ClickhouseQuery,
         ErrorCode::ClickhouseSchema,
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::InvalidAlerts => "INVALID_ALERTS",
             ErrorCode::ClickhouseUnreachable => "CLICKHOUSE_UNREACHABLE",
             ErrorCode::ClickhouseTimeout => "CLICKHOUSE_TIMEOUT",
+            ErrorCode::ClickhouseTls => "CLICKHOUSE_TLS",
             ErrorCode::ClickhouseAuth => "CLICKHOUSE_AUTH",
             ErrorCode::ClickhouseQuery => "CLICKHOUSE_QUERY",
             ErrorCode::ClickhouseSchema => "CLICKHOUSE_SCHEMA",

@@ -576,3 +576,54 @@ async fn cancellation_stops_a_fetch() {
     assert_eq!(err.code(), ErrorCode::Cancelled);
     sql(&format!("DROP DATABASE {db}")).await;
 }
+
+#[tokio::test]
+async fn https_gives_the_same_rows_and_fails_cleanly_without_its_ca() {
+    let db = fresh_database("src_tls").await;
+    candle_table(&db, "ReplacingMergeTree(ingested_at)").await;
+    let secure = tls_config(&db, "ohlcv_candles");
+    let (src, snapshot) = CandleSource::connect(&secure, "solana", 60).await.unwrap();
+    let lake_core::SourceSnapshot::ClickHouse { cluster, .. } = snapshot else {
+        panic!("a ClickHouse snapshot");
+    };
+    assert_eq!(
+        cluster,
+        format!("127.0.0.1:{}", secure.port),
+        "no scheme in the manifest"
+    );
+    let (got, _, _) = fetch_all(&src, &plan_mints(windows())).await.unwrap();
+    assert_eq!(got, expected(&db).await);
+
+    // The public CAs do not know the test CA; the plain-HTTP port does not speak TLS; plain HTTP to the TLS port.
+    let untrusted = lake_core::ClickHouseConfig {
+        ca_cert: None,
+        ..secure.clone()
+    };
+    let http_port = config(&db, "ohlcv_candles").port;
+    let cases = [
+        (untrusted, ErrorCode::ClickhouseTls, "ca_cert"),
+        (
+            lake_core::ClickHouseConfig {
+                port: http_port,
+                ..secure.clone()
+            },
+            ErrorCode::ClickhouseTls,
+            "not TLS",
+        ),
+        (
+            lake_core::ClickHouseConfig {
+                secure: false,
+                ca_cert: None,
+                ..secure.clone()
+            },
+            ErrorCode::ClickhouseUnreachable,
+            "https://",
+        ),
+    ];
+    for (cfg, code, needle) in cases {
+        let err = CandleSource::connect(&cfg, "solana", 60).await.unwrap_err();
+        assert_eq!(err.code(), code, "{err}");
+        assert!(err.message().contains(needle), "{err}");
+    }
+    sql(&format!("DROP DATABASE {db}")).await;
+}

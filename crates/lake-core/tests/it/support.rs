@@ -35,6 +35,22 @@ pub fn config(database: &str, table: &str) -> ClickHouseConfig {
         password: String::new(),
         connect_timeout: 10,
         send_receive_timeout: 60,
+        secure: false,
+        ca_cert: None,
+    }
+}
+
+/// Settings for the test server's HTTPS port (its certificate is signed by the CA at `CLICKHOUSE_TEST_CA`),
+/// trusting that CA.
+pub fn tls_config(database: &str, table: &str) -> ClickHouseConfig {
+    let url = std::env::var("CLICKHOUSE_HTTPS_URL")
+        .expect("CLICKHOUSE_HTTPS_URL is set by scripts/clickhouse-server.sh start");
+    let port = url.rsplit_once(':').expect("url has a port").1;
+    ClickHouseConfig {
+        port: port.trim_end_matches('/').parse().expect("numeric port"),
+        secure: true,
+        ca_cert: Some(std::env::var("CLICKHOUSE_TEST_CA").expect("CLICKHOUSE_TEST_CA is set")),
+        ..config(database, table)
     }
 }
 

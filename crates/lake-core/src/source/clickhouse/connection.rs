@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::http_client::http_client;
 use super::native::DecodeError;
 use super::server_error::{client_error, exception_error};
+use super::tls;
 use crate::config::facts::{defaults, FACTS};
 use crate::error::{ErrorCode, LakeError, Result};
 
@@ -33,6 +34,12 @@ pub struct ClickHouseConfig {
     /// Seconds allowed for every wait for bytes of an answer, the first byte included.
     #[serde(default = "defaults::send_receive_timeout")]
     pub send_receive_timeout: u64,
+    /// Speak HTTPS (TLS) instead of plain HTTP.
+    #[serde(default)]
+    pub secure: bool,
+    /// With `secure`: a PEM file of the certificates to trust instead of the public CAs (a self-signed server).
+    #[serde(default)]
+    pub ca_cert: Option<String>,
 }
 
 /// What the server says about itself.
@@ -111,7 +118,7 @@ impl Connection {
         }
         if config.port == 0 {
             return Err(LakeError::invalid_config(
-                "invalid clickhouse.port 0: give the server's HTTP port, usually 8123",
+                "invalid clickhouse.port 0: give the server's HTTP port, usually 8123 (8443 for HTTPS)",
             ));
         }
         validate_identifier("database", &config.database)?;
@@ -133,8 +140,18 @@ impl Connection {
         } else {
             host.to_owned()
         };
-        let endpoint = format!("http://{host_part}:{}", config.port);
-        let client = http_client(Duration::from_secs(config.connect_timeout))
+        if config.ca_cert.is_some() && !config.secure {
+            return Err(LakeError::invalid_config(
+                "clickhouse.ca_cert is set but clickhouse.secure is not: a CA file only matters over HTTPS (https://)",
+            ));
+        }
+        let tls = match config.secure {
+            true => Some(tls::client_config(config.ca_cert.as_deref())?),
+            false => None,
+        };
+        let scheme = if config.secure { "https" } else { "http" };
+        let endpoint = format!("{scheme}://{host_part}:{}", config.port);
+        let client = http_client(Duration::from_secs(config.connect_timeout), tls)
             .with_url(endpoint.clone())
             .with_database(config.database.clone())
             .with_user(config.user.clone())
@@ -153,7 +170,7 @@ impl Connection {
         &self.config
     }
 
-    /// `http://host:port`, for messages (never carries credentials).
+    /// `http://host:port` or `https://host:port`, for messages (never carries credentials).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -179,12 +196,7 @@ impl Connection {
 
     /// Maps a client failure to a coded error naming this server.
     pub fn map_client_error(&self, err: &::clickhouse::error::Error) -> LakeError {
-        client_error(
-            err,
-            &self.endpoint,
-            &self.config.password,
-            self.config.connect_timeout,
-        )
+        client_error(err, &self.endpoint, &self.config)
     }
 
     /// A coded error for a server exception text.
@@ -352,6 +364,8 @@ mod tests {
             password: String::new(),
             connect_timeout: 10,
             send_receive_timeout: 300,
+            secure: false,
+            ca_cert: None,
         }
     }
 

@@ -72,7 +72,11 @@ impl CandleSource {
         let info = conn.server_info().await?;
         let schema = super::load_table_schema(&conn).await?;
         let snapshot = SourceSnapshot::ClickHouse {
-            cluster: conn.endpoint().trim_start_matches("http://").to_owned(),
+            cluster: conn
+                .endpoint()
+                .split_once("://")
+                .map_or(conn.endpoint(), |(_, rest)| rest)
+                .to_owned(),
             database: config.database.clone(),
             table: config.table.clone(),
             as_of: crate::lake::manifest::iso_seconds(info.now_epoch_s),

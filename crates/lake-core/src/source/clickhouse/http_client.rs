@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::Uri;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_rustls::HttpsConnectorBuilder;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use tower_service::Service;
@@ -64,16 +65,43 @@ where
     }
 }
 
-/// A clickhouse client over plain HTTP whose connections must be set up within `connect_timeout`.
-pub fn http_client(connect_timeout: Duration) -> clickhouse::Client {
+/// A clickhouse client whose connections must be set up (TCP, and the TLS handshake when `tls` is given)
+/// within `connect_timeout`; with `tls` it speaks HTTPS only.
+pub fn http_client(
+    connect_timeout: Duration,
+    tls: Option<rustls::ClientConfig>,
+) -> clickhouse::Client {
     let mut tcp = HttpConnector::new();
     tcp.set_keepalive(Some(TCP_KEEPALIVE));
     tcp.set_nodelay(true);
-    tcp.enforce_http(true);
-    let connector = TimeoutConnector {
-        inner: tcp,
-        timeout: connect_timeout,
-    };
+    match tls {
+        None => {
+            tcp.enforce_http(true);
+            client_over(TimeoutConnector {
+                inner: tcp,
+                timeout: connect_timeout,
+            })
+        }
+        Some(config) => {
+            // The TLS connector sees https:// URIs; the TCP one underneath must accept them.
+            tcp.enforce_http(false);
+            let https = HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_only()
+                .enable_http1()
+                .wrap_connector(tcp);
+            client_over(TimeoutConnector {
+                inner: https,
+                timeout: connect_timeout,
+            })
+        }
+    }
+}
+
+fn client_over<C>(connector: C) -> clickhouse::Client
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
     let hyper = HyperClient::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE)
         .build(connector);

@@ -9,6 +9,7 @@ pub(crate) mod read_order;
 pub(crate) mod server_error;
 pub(crate) mod sql;
 pub(crate) mod table_schema;
+pub(crate) mod tls;
 
 pub use connection::{ClickHouseConfig, Connection, ServerInfo};
 pub use fetch::CandleSource;

@@ -1,5 +1,6 @@
 //! Turning ClickHouse's answers and transport failures into coded lake errors without leaking the password.
 
+use super::connection::ClickHouseConfig;
 use crate::error::{ErrorCode, LakeError};
 
 /// Server exception codes that mean "who you are" is wrong (UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD,
@@ -68,33 +69,34 @@ pub fn exception_error(text: &str, endpoint: &str, password: &str) -> LakeError 
     )
 }
 
-/// A lake error for a failure of the client library (network, bad response); `connect_timeout` (seconds) is
-/// named when the connection was not set up in time.
+/// A lake error for a failure of the client library (network, TLS, bad response); `connect_timeout` is named
+/// when the connection was not set up in time.
 pub fn client_error(
     err: &::clickhouse::error::Error,
     endpoint: &str,
-    password: &str,
-    connect_timeout: u64,
+    config: &ClickHouseConfig,
 ) -> LakeError {
     use ::clickhouse::error::Error as E;
+    let (password, connect_timeout) = (config.password.as_str(), config.connect_timeout);
+    let plain_advice = if config.secure {
+        ""
+    } else {
+        " (if that port serves HTTPS, use https:// or clickhouse.secure)"
+    };
     match err {
         E::BadResponse(text) => exception_error(text, endpoint, password),
-        E::Network(inner) if super::http_client::is_connect_timeout(inner.as_ref()) => LakeError::new(
-            ErrorCode::ClickhouseUnreachable,
-            format!(
-                "ClickHouse at {endpoint} did not accept a connection within {connect_timeout} s; check that the \
-                 server runs and clickhouse.host/port point at its HTTP interface, or raise clickhouse.connect_timeout"
-            ),
-        ),
-        E::Network(_) | E::TimedOut => LakeError::new(
-            ErrorCode::ClickhouseUnreachable,
-            redact(
-                &format!(
-                    "cannot reach ClickHouse at {endpoint}: {err}; check that the server runs and clickhouse.host/port point at its HTTP interface"
+        E::Network(inner) => match super::tls::tls_error(inner.as_ref()) {
+            Some(tls) => super::tls::handshake_error(tls, endpoint, &config.host),
+            None if super::http_client::is_connect_timeout(inner.as_ref()) => LakeError::new(
+                ErrorCode::ClickhouseUnreachable,
+                format!(
+                    "ClickHouse at {endpoint} did not accept a connection within {connect_timeout} s; check that the \
+                     server runs and clickhouse.host/port point at its HTTP interface, or raise clickhouse.connect_timeout"
                 ),
-                password,
             ),
-        ),
+            None => unreachable_error(err, endpoint, password, plain_advice),
+        },
+        E::TimedOut => unreachable_error(err, endpoint, password, plain_advice),
         other => LakeError::new(
             ErrorCode::ClickhouseQuery,
             redact(
@@ -103,6 +105,24 @@ pub fn client_error(
             ),
         ),
     }
+}
+
+fn unreachable_error(
+    err: &::clickhouse::error::Error,
+    endpoint: &str,
+    password: &str,
+    advice: &str,
+) -> LakeError {
+    LakeError::new(
+        ErrorCode::ClickhouseUnreachable,
+        redact(
+            &format!(
+                "cannot reach ClickHouse at {endpoint}: {err}; check that the server runs and clickhouse.host/port \
+                 point at its HTTP interface{advice}"
+            ),
+            password,
+        ),
+    )
 }
 
 #[cfg(test)]
