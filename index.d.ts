@@ -116,6 +116,8 @@ export interface LakeConfigFacts {
   max_corpus_days: number
   /** Most mints in a corpus `mint_filter`. */
   max_mint_filter: number
+  /** Longest mint, bytes (alerts and `mint_filter`). */
+  max_mint_bytes: number
   /** Pattern every run id matches (a JavaScript-compatible regular expression). */
   run_id_pattern: string
   /** Pattern of `clickhouse.database` and `clickhouse.table`. */

@@ -116,7 +116,7 @@ describe('types', () => {
       for (const v of choice.values) expect(cells(field)[4], field).toContain(`\`${v}\``);
     }
     expect(cells('date_to')[4]).toContain(`1 to ${facts.max_corpus_days} days`);
-    expect(cells('mint_filter')[4]).toContain(`1 to ${facts.max_mint_filter} `);
+    expect(cells('mint_filter')[4]).toContain(`1 to ${facts.max_mint_filter} mints of 1 to ${facts.max_mint_bytes} bytes`);
     expect(doc.join('\n')).toContain(`up to ${facts.max_window_candles.toLocaleString('en-US')}`);
   });
 });

@@ -152,7 +152,11 @@ export const LakeCorpusExportConfigSchema = z.strictObject({
   chain: z.string().min(1).default(F.chain),
   compression: choice(COMPRESSIONS, F.compression),
   target_file_mb: whole(F.target_file_mb),
-  mint_filter: z.array(z.string().min(1)).min(1).max(F.max_mint_filter).optional(),
+  mint_filter: z
+    .array(z.string().min(1).refine((m) => Buffer.byteLength(m) <= F.max_mint_bytes, `at most ${F.max_mint_bytes} bytes`))
+    .min(1)
+    .max(F.max_mint_filter)
+    .optional(),
   buckets: z
     .string()
     .regex(/^[0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2})?$/, 'two-digit hex bounds like "00-3f" (inclusive)')

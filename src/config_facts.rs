@@ -81,6 +81,9 @@ pub struct LakeConfigFacts {
     /// Most mints in a corpus `mint_filter`.
     #[napi(js_name = "max_mint_filter")]
     pub max_mint_filter: f64,
+    /// Longest mint, bytes (alerts and `mint_filter`).
+    #[napi(js_name = "max_mint_bytes")]
+    pub max_mint_bytes: f64,
     /// Pattern every run id matches (a JavaScript-compatible regular expression).
     #[napi(js_name = "run_id_pattern")]
     pub run_id_pattern: String,
@@ -106,6 +109,7 @@ pub fn config_facts() -> LakeConfigFacts {
         max_interval_seconds: FACTS.max_interval_seconds as f64,
         max_corpus_days: FACTS.max_corpus_days as f64,
         max_mint_filter: FACTS.max_mint_filter as f64,
+        max_mint_bytes: FACTS.max_mint_bytes as f64,
         run_id_pattern: FACTS.run_id_pattern.to_owned(),
         identifier_pattern: FACTS.identifier_pattern.to_owned(),
     }

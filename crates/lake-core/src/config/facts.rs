@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::error::{LakeError, Result};
+use crate::spec::alert::MAX_MINT_BYTES;
 use crate::spec::interval::MAX_INTERVAL_SECONDS;
 use crate::spec::window::MAX_WINDOW_CANDLES;
 
@@ -70,6 +71,8 @@ pub struct ConfigFacts {
     pub max_corpus_days: u64,
     /// Most mints in a corpus `mint_filter`.
     pub max_mint_filter: u64,
+    /// Longest mint, bytes (alerts and `mint_filter`).
+    pub max_mint_bytes: u64,
     /// Pattern every run id matches.
     pub run_id_pattern: &'static str,
     /// Pattern of `clickhouse.database` and `clickhouse.table`.
@@ -121,6 +124,7 @@ pub const FACTS: ConfigFacts = ConfigFacts {
     max_interval_seconds: MAX_INTERVAL_SECONDS,
     max_corpus_days: 10_000,
     max_mint_filter: 1_000_000,
+    max_mint_bytes: MAX_MINT_BYTES as u64,
     run_id_pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
     identifier_pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
 };

@@ -10,6 +10,7 @@ use crate::config::wire::{check_chain, check_data_root, parse_config};
 use crate::error::{LakeError, Result};
 use crate::lake::layout::{corpus_interval_dir, lake_root};
 use crate::source::clickhouse::ClickHouseConfig;
+use crate::spec::alert::MAX_MINT_BYTES;
 use crate::spec::bucket_range::BucketRange;
 use crate::spec::interval::Interval;
 use crate::writer::settings::CompressionKind;
@@ -114,9 +115,10 @@ impl CorpusConfig {
             None => None,
             Some(list) => {
                 let max = FACTS.max_mint_filter;
-                if list.is_empty() || list.len() as u64 > max || list.iter().any(|m| m.is_empty()) {
+                let bad_mint = |m: &String| m.is_empty() || m.len() > MAX_MINT_BYTES;
+                if list.is_empty() || list.len() as u64 > max || list.iter().any(bad_mint) {
                     return Err(LakeError::invalid_config(format!(
-                        "invalid mint_filter: give 1 to {max} non-empty mints, or leave it out for all"
+                        "invalid mint_filter: give 1 to {max} mints of 1 to {MAX_MINT_BYTES} bytes, or leave it out for all"
                     )));
                 }
                 let mut list = list;

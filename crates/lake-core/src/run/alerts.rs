@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{LakeError, Result};
-use crate::spec::alert::Alert;
+use crate::spec::alert::{Alert, MAX_MINT_BYTES};
 
 /// Earliest accepted alert time (0001-01-01T00:00:00Z), in epoch ms.
 const MIN_TS_MS: i64 = -62_135_596_800_000;
@@ -116,6 +116,26 @@ pub fn parse_time_text(text: &str) -> Option<i64> {
     (MIN_TS_MS..=MAX_TS_MS).contains(&ms).then_some(ms)
 }
 
+/// A mint must be there and of a sane length (a token address is 32 to 44 characters; nothing longer than
+/// [`MAX_MINT_BYTES`] is one, and it would only bloat the queries).
+fn check_mint(mint: &str, path: &Path, row: &str, column: &str) -> Result<()> {
+    if mint.trim().is_empty() {
+        return Err(bad_value(path, row, column, "the mint is empty"));
+    }
+    if mint.len() > MAX_MINT_BYTES {
+        return Err(bad_value(
+            path,
+            row,
+            column,
+            &format!(
+                "the mint is {} bytes long, more than the {MAX_MINT_BYTES} a token address can have",
+                mint.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn finish_alert(id: Option<String>, mint: String, ts_ms: i64) -> Alert {
     let id = id
         .filter(|s| !s.trim().is_empty())
@@ -213,9 +233,7 @@ fn parse_csv(input: impl std::io::Read, path: &Path) -> Result<Vec<Alert>> {
         })?;
         let row = format!("line {}", record.position().map_or(0, |p| p.line()));
         let mint = record.get(mint_col).unwrap_or("");
-        if mint.is_empty() {
-            return Err(bad_value(path, &row, mint_name, "the mint is empty"));
-        }
+        check_mint(mint, path, &row, mint_name)?;
         let time = record.get(time_col).unwrap_or("");
         let ts_ms = parse_time_text(time).ok_or_else(|| {
             bad_value(
@@ -288,9 +306,7 @@ fn decode_parquet<R: parquet::file::reader::ChunkReader + 'static>(
                     bad_value(path, &row, mint_name, "the mint column must hold strings")
                 })?
                 .unwrap_or_default();
-            if mint.trim().is_empty() {
-                return Err(bad_value(path, &row, mint_name, "the mint is empty"));
-            }
+            check_mint(&mint, path, &row, mint_name)?;
             let ts_ms = time_value(&times, i).ok_or_else(|| {
                 bad_value(
                     path,

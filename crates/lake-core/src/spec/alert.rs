@@ -10,3 +10,6 @@ pub struct Alert {
     /// Alert time, epoch milliseconds UTC.
     pub ts_ms: i64,
 }
+
+/// The longest mint accepted, in bytes (alerts, mint filters, and rows a server sends).
+pub const MAX_MINT_BYTES: usize = 1024;

@@ -133,6 +133,15 @@ fn csv_errors_name_file_row_and_column() {
         ),
         ("ragged.csv", "mint,ts\nm,1,extra\n", vec!["line 2"]),
     ];
+    let huge_mint = format!(
+        "mint,ts\nok,1609459200\n{},1609459200\n",
+        "x".repeat(50_000_000)
+    );
+    let cases = cases.into_iter().chain([(
+        "huge_mint.csv",
+        huge_mint.as_str(),
+        vec!["line 3", "column \"mint\"", "50000000 bytes", "1024"],
+    )]);
     for (name, content, needles) in cases {
         let p = write(dir.path(), name, content);
         let err = load_alerts(&p).unwrap_err();

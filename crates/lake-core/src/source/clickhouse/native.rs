@@ -15,6 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::source::fetched_mint::FetchedMint;
+use crate::spec::alert::MAX_MINT_BYTES;
 use crate::spec::fetch_plan::MintRanges;
 
 /// Names and Native types of the columns every candle query selects, in order.
@@ -27,8 +28,6 @@ pub const CANDLE_COLUMNS: [(&str, &str); 7] = [
     ("q_close", "Float64"),
     ("q_volume", "Float64"),
 ];
-/// Longest mint accepted, in bytes; anything longer is garbage.
-const MAX_MINT_BYTES: u64 = 1024;
 /// Most rows one block may claim (servers send 65,536 by default); more is garbage.
 const MAX_BLOCK_ROWS: u64 = 1 << 24;
 /// How much exception text is kept for the error message.
@@ -400,7 +399,7 @@ fn parse_block(buf: &[u8], pos: usize, scan: &mut Scan) -> Result<Option<Block>,
     }
     let mut p = pos + scan.next.unwrap_or_default();
     while scan.mints.len() < scan.rows {
-        let Some(((s, e), next)) = read_string(buf, p, MAX_MINT_BYTES)? else {
+        let Some(((s, e), next)) = read_string(buf, p, MAX_MINT_BYTES as u64)? else {
             scan.next = Some(p - pos);
             return Ok(None);
         };
@@ -461,7 +460,7 @@ pub fn decode_strings(body: &[u8], name: &str) -> Result<Vec<String>, DecodeErro
             q = next;
         }
         for _ in 0..rows {
-            let ((s, e), next) = read_string(body, q, MAX_MINT_BYTES)?.ok_or_else(cut)?;
+            let ((s, e), next) = read_string(body, q, MAX_MINT_BYTES as u64)?.ok_or_else(cut)?;
             out.push(
                 String::from_utf8(body[s..e].to_vec())
                     .map_err(|_| DecodeError::Garbled("a mint is not UTF-8".into()))?,
