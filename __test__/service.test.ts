@@ -49,7 +49,7 @@ describe('LakeExporterService validation', () => {
       overwrite: false,
       concurrency: 2,
       source: 'clickhouse',
-      clickhouse: { ...minimal().clickhouse, password: '', connect_timeout: 10, send_receive_timeout: 300 },
+      clickhouse: { ...minimal().clickhouse, password: '', secure: false, connect_timeout: 10, send_receive_timeout: 300 },
     });
   });
 
