@@ -232,6 +232,12 @@ export interface LakeProgressEvent {
   rows: number
   /** Bytes of finished data files. */
   bytes: number
+  /** The corpus day being written, `YYYY-MM-DD` (absent in a run). */
+  day?: string
+  /** Corpus days sealed so far (0 in a run). */
+  days_done: number
+  /** Corpus days this export writes, skipped days not counted (0 in a run). */
+  days_total: number
 }
 
 /**

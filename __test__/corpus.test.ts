@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exportCorpus, exportRunSlices, verifyLakeDir, type LakeCorpusExportConfig } from '#native';
+import { exportCorpus, exportRunSlices, verifyLakeDir, type LakeCorpusExportConfig, type LakeProgressEvent } from '#native';
 import { connection } from './support/clickhouse.js';
 import { duck, dlit } from './support/duckdb.js';
 import { rejection } from './support/errors.js';
@@ -47,7 +47,12 @@ describe('exportCorpus', () => {
 
   it('writes every candle of three days, one sealed manifest per day', async () => {
     const root = join(work, 'full');
-    const r = await exportCorpus(corpusConfig(db, root));
+    const events: LakeProgressEvent[] = [];
+    const r = await exportCorpus(corpusConfig(db, root), { onProgress: (e) => events.push(e) });
+    // Progress names each day as it starts (those events are never throttled away) and counts the days sealed.
+    expect([...new Set(events.map((e) => e.day).filter(Boolean))]).toEqual(['2021-01-01', '2021-01-02', '2021-01-03', '2021-01-04']);
+    expect(events.every((e) => e.days_total === 4 || (e.days_total === 0 && e.day === undefined))).toBe(true);
+    expect(events.at(-1)).toMatchObject({ phase: 'done', days_done: 4, days_total: 4 });
     expect(r.days.map((d) => [d.date, d.status, d.sealed])).toEqual([
       ['2021-01-01', 'exported', true], ['2021-01-02', 'exported', true], ['2021-01-03', 'exported', true],
       ['2021-01-04', 'exported', true],

@@ -23,6 +23,14 @@ pub struct LakeProgressEvent {
     pub rows: f64,
     /// Bytes of finished data files.
     pub bytes: f64,
+    /// The corpus day being written, `YYYY-MM-DD` (absent in a run).
+    pub day: Option<String>,
+    /// Corpus days sealed so far (0 in a run).
+    #[napi(js_name = "days_done")]
+    pub days_done: f64,
+    /// Corpus days this export writes, skipped days not counted (0 in a run).
+    #[napi(js_name = "days_total")]
+    pub days_total: f64,
 }
 
 impl From<ProgressEvent> for LakeProgressEvent {
@@ -33,6 +41,9 @@ impl From<ProgressEvent> for LakeProgressEvent {
             mints_total: e.mints_total as f64,
             rows: e.rows as f64,
             bytes: e.bytes as f64,
+            day: e.day_label(),
+            days_done: e.days_done as f64,
+            days_total: e.days_total as f64,
         }
     }
 }

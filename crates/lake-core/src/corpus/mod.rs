@@ -230,6 +230,7 @@ impl Export {
         let request = Arc::new(self.request((first.0, last.1)).await?);
         let target = self.prepare(batch[0]).await?;
         let root = target.root().to_owned();
+        self.progress.day_started(batch[0]);
         let mut written = Vec::with_capacity(batch.len());
         if batch.len() == 1 {
             let this = self.clone();
@@ -254,6 +255,7 @@ impl Export {
         );
         for (k, &day) in batch.iter().enumerate().skip(1) {
             let target = self.prepare(day).await?;
+            self.progress.day_started(day);
             let files;
             (files, parked) = self.write_parked(parked, k, target.root()).await?;
             let stats = parked.stats(k);
@@ -280,6 +282,7 @@ impl Export {
             .with_files(files.clone(), stats, now_iso());
         let cancel = self.cancel.clone();
         let sealed = blocking(move || target.seal(&manifest, &cancel)).await?;
+        self.progress.day_done();
         Ok(Written {
             files,
             stats,
@@ -414,6 +417,8 @@ pub async fn export_corpus(
     let export = Arc::new(Export::start(settings, hooks).await?);
     let mut states = survey(&export)?;
     let mut stats = FetchStats::default();
+    let to_do = states.iter().filter(|s| s.outcome.is_none()).count();
+    export.progress.days_planned(to_do as u64);
     export.progress.phase(Phase::Exporting, None);
     let mut i = 0;
     while i < states.len() {

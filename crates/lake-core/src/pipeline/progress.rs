@@ -47,6 +47,19 @@ pub struct ProgressEvent {
     pub rows: u64,
     /// Bytes of finished data files.
     pub bytes: u64,
+    /// The corpus day being written (`None` in a run).
+    pub day: Option<chrono::NaiveDate>,
+    /// Corpus days sealed by this export so far.
+    pub days_done: u64,
+    /// Corpus days this export writes (skipped days not counted); 0 in a run.
+    pub days_total: u64,
+}
+
+impl ProgressEvent {
+    /// The corpus day being written, `YYYY-MM-DD`.
+    pub fn day_label(&self) -> Option<String> {
+        self.day.map(crate::lake::layout::day_label)
+    }
 }
 
 /// Receives progress events.
@@ -75,6 +88,9 @@ impl Progress {
                     mints_total: 0,
                     rows: 0,
                     bytes: 0,
+                    day: None,
+                    days_done: 0,
+                    days_total: 0,
                 },
                 last_sent: None,
             })),
@@ -98,6 +114,21 @@ impl Progress {
             e.mints_done += 1;
             e.rows += rows;
         });
+    }
+
+    /// Sets how many corpus days this export writes; always reported.
+    pub fn days_planned(&self, days: u64) {
+        self.update(true, |e| e.days_total = days);
+    }
+
+    /// A corpus day starts being written; always reported.
+    pub fn day_started(&self, day: chrono::NaiveDate) {
+        self.update(true, |e| e.day = Some(day));
+    }
+
+    /// A corpus day is sealed.
+    pub fn day_done(&self) {
+        self.update(false, |e| e.days_done += 1);
     }
 
     /// Adds the bytes of finished files.
