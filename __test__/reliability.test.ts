@@ -1,6 +1,6 @@
 // Reliability: crashes at any point, concurrent exports, a dying server, a full disk, hostile names, secrets.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportRunSlices, verifyLakeDir, type LakeProgressEvent } from '#native';
@@ -9,17 +9,12 @@ import { chQuery, clickhouseUrl, connection } from './support/clickhouse.js';
 import { quantbot, startQuantbot } from './support/cli.js';
 import { rejection } from './support/errors.js';
 import { MINTS, T0, useCandleFixture, lit } from './support/fixture.js';
-import { filesUnder, runConfig, tempDir } from './support/lake.js';
+import { filesUnder, runConfig, runsDirEntries, tempDir } from './support/lake.js';
 
 const SECRET = 's3cret-pa55';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Entries of a runs directory other than lock files: published runs and any debris. */
-function runsDirEntries(root: string): string[] {
-  const dir = join(root, 'lake', 'runs');
-  return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.lock-')).sort() : [];
-}
-
 describe('reliability', () => {
   let db: string;
   let work: string;

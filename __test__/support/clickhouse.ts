@@ -13,6 +13,14 @@ export function clickhouseUrl(): URL {
   return new URL(url);
 }
 
+/** The test server's HTTPS endpoint and the private CA that signed its certificate (scripts/clickhouse-server.sh). */
+export function clickhouseHttps(): { url: URL; ca: string } {
+  const url = process.env.CLICKHOUSE_HTTPS_URL;
+  const ca = process.env.CLICKHOUSE_TEST_CA;
+  if (!url || !ca) throw new Error('CLICKHOUSE_HTTPS_URL / CLICKHOUSE_TEST_CA are not set: start the server with scripts/clickhouse-server.sh');
+  return { url: new URL(url), ca };
+}
+
 /** Runs SQL over HTTP as the `default` user and returns the body; throws with the server's text on error. */
 export async function chQuery(sql: string, body?: string): Promise<string> {
   const url = clickhouseUrl();

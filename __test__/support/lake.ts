@@ -1,5 +1,5 @@
 /** Helpers for end-to-end export tests: temp lakes, config, reading runs back with DuckDB. */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { LakeRunSliceExportConfig } from '#native';
@@ -100,4 +100,10 @@ export function filesUnder(dir: string): Map<string, Buffer> {
   };
   walk(dir);
   return out;
+}
+
+/** What `<root>/lake/runs` holds (run directories and any hidden debris), lock files aside, sorted. */
+export function runsDirEntries(root: string): string[] {
+  const dir = join(root, 'lake', 'runs');
+  return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.lock-')).sort() : [];
 }

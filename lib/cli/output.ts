@@ -7,7 +7,8 @@ export const FORMATS = ['table', 'json', 'csv'] as const;
 /** One output format. */
 export type Format = (typeof FORMATS)[number];
 
-/** The original exporter's summary: run id, paths, totals and coverage. */
+/** The original exporter's summary (run id, paths, totals, coverage) plus what the run cost: its duration, the
+ * rows read from the source and the duplicate versions dropped, as the corpus summary reports them. */
 export function summaryOf(result: LakeExportResult) {
   return {
     run_id: result.manifest.run_id,
@@ -16,6 +17,9 @@ export function summaryOf(result: LakeExportResult) {
     total_rows: result.total_rows,
     total_files: result.total_files,
     total_bytes: result.total_bytes,
+    rows_fetched: result.rows_fetched,
+    duplicates_dropped: result.duplicates_dropped,
+    duration_ms: result.duration_ms,
     coverage: result.manifest.coverage,
   };
 }
