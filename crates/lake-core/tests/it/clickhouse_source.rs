@@ -602,13 +602,16 @@ async fn https_gives_the_same_rows_and_fails_cleanly_without_its_ca() {
     let http_port = config(&db, "ohlcv_candles").port;
     let cases = [
         (untrusted, ErrorCode::ClickhouseTls, "ca_cert"),
+        // A plain HTTP port answers a TLS hello with an HTTP error at once or waits for the rest of a request,
+        // depending on the hello's random bytes: either way a TLS error (the wait bounded by the timeout).
         (
             lake_core::ClickHouseConfig {
                 port: http_port,
+                connect_timeout: 2,
                 ..secure.clone()
             },
             ErrorCode::ClickhouseTls,
-            "not TLS",
+            "HTTPS",
         ),
         (
             lake_core::ClickHouseConfig {
@@ -625,5 +628,33 @@ async fn https_gives_the_same_rows_and_fails_cleanly_without_its_ca() {
         assert_eq!(err.code(), code, "{err}");
         assert!(err.message().contains(needle), "{err}");
     }
+
+    // A port that accepts and never answers the hello: a TLS error naming the port, not an unreachable server.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let err = CandleSource::connect(
+        &lake_core::ClickHouseConfig {
+            port: silent_port,
+            connect_timeout: 1,
+            ..secure.clone()
+        },
+        "solana",
+        60,
+    )
+    .await
+    .unwrap_err();
+    holder.abort();
+    assert_eq!(err.code(), ErrorCode::ClickhouseTls, "{err}");
+    assert!(
+        err.message()
+            .contains("no TLS handshake came back within 1 s"),
+        "{err}"
+    );
     sql(&format!("DROP DATABASE {db}")).await;
 }

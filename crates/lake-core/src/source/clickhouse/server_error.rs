@@ -87,6 +87,14 @@ pub fn client_error(
         E::BadResponse(text) => exception_error(text, endpoint, password),
         E::Network(inner) => match super::tls::tls_error(inner.as_ref()) {
             Some(tls) => super::tls::handshake_error(tls, endpoint, &config.host),
+            None if super::http_client::is_handshake_timeout(inner.as_ref()) => LakeError::new(
+                ErrorCode::ClickhouseTls,
+                format!(
+                    "ClickHouse at {endpoint} accepted the connection but no TLS handshake came back within \
+                     {connect_timeout} s: that port does not seem to speak HTTPS. Point clickhouse.port at the \
+                     server's https_port (usually 8443; 8123 is plain HTTP), or drop secure for plain HTTP"
+                ),
+            ),
             None if super::http_client::is_connect_timeout(inner.as_ref()) => LakeError::new(
                 ErrorCode::ClickhouseUnreachable,
                 format!(
