@@ -27,6 +27,8 @@ pub enum ErrorCode {
     RunExists,
     /// Another export holds the lock of the same run.
     RunLocked,
+    /// A run asked for a fresh corpus (`require_fresh`) and a day it needs is stale or cannot be shown fresh.
+    CorpusStale,
     /// The caller aborted the export.
     Cancelled,
     /// A bug: an invariant broke or a panic was caught.
@@ -35,7 +37,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::InvalidConfig,
         ErrorCode::InvalidAlerts,
         ErrorCode::ClickhouseUnreachable,
@@ -47,6 +49,7 @@ impl ErrorCode {
         ErrorCode::Io,
         ErrorCode::RunExists,
         ErrorCode::RunLocked,
+        ErrorCode::CorpusStale,
         ErrorCode::Cancelled,
         ErrorCode::Internal,
     ];
@@ -65,6 +68,7 @@ impl ErrorCode {
             ErrorCode::Io => "IO",
             ErrorCode::RunExists => "RUN_EXISTS",
             ErrorCode::RunLocked => "RUN_LOCKED",
+            ErrorCode::CorpusStale => "CORPUS_STALE",
             ErrorCode::Cancelled => "CANCELLED",
             ErrorCode::Internal => "INTERNAL",
         }

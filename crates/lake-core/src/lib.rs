@@ -30,7 +30,8 @@ pub use error::{ErrorCode, LakeError, Result};
 
 // The exports and what they report.
 pub use corpus::config::{CorpusConfig, CorpusSettings};
-pub use corpus::{export_corpus, CorpusExportResult, DayOutcome, DayStatus};
+pub use corpus::status::{corpus_status, CorpusDayState, CorpusDayStatus, CorpusStatusReport};
+pub use corpus::{export_corpus, CorpusExportResult, DayOutcome, DayReason, DayStatus};
 pub use pipeline::hooks::ExportHooks;
 pub use pipeline::progress::{Phase, ProgressCallback, ProgressEvent};
 pub use run::config::{RunSettings, RunSliceConfig};

@@ -1,34 +1,52 @@
-//! What a re-run finds where it would write a day: nothing, or a sealed manifest that verifies and was made
-//! with the same selection (the day is skipped), or one that does not (the day is redone).
+//! What a re-run finds where it would write a day: nothing, a sealed manifest that verifies and was made with
+//! the same selection (a candidate to skip, if its source has not changed), a damaged one, or one made with
+//! another chain or selection (both redone).
 
 use std::path::Path;
 
 use crate::error::Result;
-use crate::lake::day_manifest::Selection;
+use crate::lake::day_manifest::{DayManifest, Selection};
 use crate::lake::layout::bucket_of_day_path;
 use crate::lake::manifest_reader::{read_manifest, Manifest};
 use crate::lake::verify::verify_manifest;
 
-/// Whether the day's manifest `manifest_name` (the day's own or this shard's) exists; if so, whether it is
-/// sealed, intact for the selection's buckets and made with the same chain and selection.
-pub(crate) fn already_done(
+/// What an earlier export left for a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Previous {
+    /// No manifest.
+    Missing,
+    /// Sealed, intact for the selection's buckets, made with the same chain and selection.
+    Sealed(Box<DayManifest>),
+    /// The manifest or a file it lists does not verify: the first problem.
+    Damaged(String),
+    /// Intact, but made with another chain or selection.
+    OtherSelection,
+}
+
+/// Reads the day's manifest `manifest_name` (the day's own or this shard's) and checks it.
+pub(crate) fn previous(
     day_dir: &Path,
     manifest_name: &str,
     chain: &str,
     selection: &Selection,
-) -> Result<Option<bool>> {
+) -> Result<Previous> {
     let path = day_dir.join(manifest_name);
     if !path.exists() {
-        return Ok(None);
+        return Ok(Previous::Missing);
     }
     let range = selection.buckets;
     let in_scope = move |rel: &str| bucket_of_day_path(rel).is_some_and(|b| range.contains(b));
     let report = verify_manifest(day_dir, manifest_name, &in_scope)?;
-    let same = match read_manifest(&path) {
-        Ok((_, Manifest::Day(m))) => m.same_selection(chain, selection),
-        _ => false,
-    };
-    Ok(Some(report.ok() && same))
+    if let Some(p) = report.problems.first() {
+        let path = p.path.as_deref().map_or(String::new(), |p| format!(" {p}"));
+        return Ok(Previous::Damaged(format!("{}{path}: {}", p.kind, p.detail)));
+    }
+    Ok(match read_manifest(&path) {
+        Ok((_, Manifest::Day(m))) if m.same_selection(chain, selection) => {
+            Previous::Sealed(Box::new(m))
+        }
+        _ => Previous::OtherSelection,
+    })
 }
 
 #[cfg(test)]
@@ -80,59 +98,63 @@ mod tests {
         }
     }
 
-    #[test]
-    fn nothing_there_is_none() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(
-            already_done(dir.path(), MANIFEST_FILE, "solana", &all()).unwrap(),
-            None
-        );
+    fn found(dir: &Path, chain: &str, selection: &Selection) -> Previous {
+        previous(dir, MANIFEST_FILE, chain, selection).unwrap()
     }
 
     #[test]
-    fn only_an_intact_day_made_the_same_way_is_done() {
+    fn nothing_there_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(found(dir.path(), "solana", &all()), Previous::Missing);
+    }
+
+    #[test]
+    fn only_an_intact_day_made_the_same_way_is_sealed() {
         let dir = tempfile::tempdir().unwrap();
         seal_day(dir.path(), all(), false);
-        assert_eq!(
-            already_done(dir.path(), MANIFEST_FILE, "solana", &all()).unwrap(),
-            Some(true)
-        );
+        assert!(matches!(
+            found(dir.path(), "solana", &all()),
+            Previous::Sealed(_)
+        ));
         std::fs::write(
             dir.path().join("mint_bucket=10/part-0000.parquet"),
             b"damaged",
         )
         .unwrap();
-        assert_eq!(
-            already_done(dir.path(), MANIFEST_FILE, "solana", &all()).unwrap(),
-            Some(false)
+        let Previous::Damaged(what) = found(dir.path(), "solana", &all()) else {
+            panic!("a damaged file is damage");
+        };
+        assert!(
+            what.starts_with("size mint_bucket=10/part-0000.parquet: "),
+            "{what}"
         );
     }
 
     #[test]
-    fn another_chain_or_filter_or_a_tampered_seal_is_not_done() {
+    fn another_chain_or_filter_is_another_selection_and_a_tampered_seal_is_damage() {
         let filtered = Selection {
             buckets: BucketRange::ALL,
             mint_filter: Some(MintFilter::of(&["m".to_owned()])),
         };
         let dir = tempfile::tempdir().unwrap();
         seal_day(dir.path(), filtered.clone(), false);
+        assert!(matches!(
+            found(dir.path(), "solana", &filtered),
+            Previous::Sealed(_)
+        ));
         assert_eq!(
-            already_done(dir.path(), MANIFEST_FILE, "solana", &filtered).unwrap(),
-            Some(true)
+            found(dir.path(), "solana", &all()),
+            Previous::OtherSelection
         );
         assert_eq!(
-            already_done(dir.path(), MANIFEST_FILE, "solana", &all()).unwrap(),
-            Some(false)
-        );
-        assert_eq!(
-            already_done(dir.path(), MANIFEST_FILE, "base", &filtered).unwrap(),
-            Some(false)
+            found(dir.path(), "base", &filtered),
+            Previous::OtherSelection
         );
         let tampered = tempfile::tempdir().unwrap();
         seal_day(tampered.path(), all(), true);
-        assert_eq!(
-            already_done(tampered.path(), MANIFEST_FILE, "base", &all()).unwrap(),
-            Some(false)
-        );
+        assert!(matches!(
+            found(tampered.path(), "base", &all()),
+            Previous::Damaged(_)
+        ));
     }
 }

@@ -2,8 +2,10 @@
 //! per day, each day published on its own.
 //!
 //! Candles stream from ClickHouse in key order into the days' bucket files: one query for a run of up to seven
-//! days (see [`batch`]); a mint filter or a shard (`buckets` = a sub-range) asks for its own mints only. A sealed
-//! day that verifies is skipped on a re-run; one that does not is redone. A shard publishes each of its bucket
+//! days (see [`batch`]); a mint filter or a shard (`buckets` = a sub-range) asks for its own mints only. Each
+//! day's manifest records the source's fingerprint, taken before its rows are read (see [`freshness`]). On a
+//! re-run a sealed day is skipped when it verifies and its source's fingerprint is unchanged; a damaged or stale
+//! day is redone. A shard publishes each of its bucket
 //! directories atomically, then its own sealed manifest; the shard that completes the set of shards writes the
 //! day's `manifest.json` from them (see [`shards`]).
 
@@ -13,6 +15,7 @@ pub(crate) mod config;
 mod day_target;
 mod existing;
 mod shards;
+pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use chrono::NaiveDate;
 
 use crate::error::{LakeError, Result};
 use crate::lake::day_manifest::{DayManifest, MintFilter, Selection};
+use crate::lake::fingerprint::SourceFingerprint;
 use crate::lake::layout::{
     day_dir_name, day_label, shard_manifest_name, MANIFEST_FILE, SPILL_FILE,
 };
@@ -40,11 +44,13 @@ use crate::task::blocking::blocking;
 use crate::task::cancel::CancelFlag;
 use crate::writer::bucket_writer::PartSettings;
 
+use crate::lake::fingerprint::{freshness, Freshness};
+use crate::source::clickhouse::fingerprint::current_fingerprints;
 use batch::{ParkedDays, ParkingSink, MAX_BATCH_DAYS};
 use bucket_filter::BucketFilter;
 use config::CorpusSettings;
 use day_target::DayTarget;
-use existing::already_done;
+use existing::{previous, Previous};
 
 /// What happened to one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +59,7 @@ pub enum DayStatus {
     Exported,
     /// Already sealed and intact with the same selection: left alone.
     Skipped,
-    /// Sealed but damaged, different, or overwrite asked: exported again.
+    /// Sealed but stale, damaged, made with another selection, or overwrite asked: exported again.
     Redone,
 }
 
@@ -68,6 +74,48 @@ impl DayStatus {
     }
 }
 
+/// Why a day was exported, skipped or redone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayReason {
+    /// Nothing was there.
+    New,
+    /// Sealed, intact, and its source unchanged.
+    Fresh,
+    /// Sealed and intact, but without a fingerprint (an older exporter's day): left alone, freshness unknown.
+    Unfingerprinted,
+    /// The source changed since the day was read: what changed.
+    Stale(String),
+    /// A file or the manifest did not verify: the first problem.
+    Damaged(String),
+    /// Made with another chain, bucket range or mint filter.
+    OtherSelection,
+    /// `overwrite` was asked.
+    Overwrite,
+}
+
+impl DayReason {
+    /// `new`, `fresh`, `unfingerprinted`, `stale`, `damaged`, `other_selection` or `overwrite`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Fresh => "fresh",
+            Self::Unfingerprinted => "unfingerprinted",
+            Self::Stale(_) => "stale",
+            Self::Damaged(_) => "damaged",
+            Self::OtherSelection => "other_selection",
+            Self::Overwrite => "overwrite",
+        }
+    }
+
+    /// What changed (stale) or what is damaged; empty otherwise.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::Stale(d) | Self::Damaged(d) => d,
+            _ => "",
+        }
+    }
+}
+
 /// One day's outcome.
 #[derive(Debug, Clone)]
 pub struct DayOutcome {
@@ -75,6 +123,8 @@ pub struct DayOutcome {
     pub date: String,
     /// What happened.
     pub status: DayStatus,
+    /// Why.
+    pub reason: DayReason,
     /// The day directory.
     pub dir: PathBuf,
     /// Files, rows and bytes written now (this export's buckets).
@@ -134,10 +184,7 @@ impl Export {
             feed: Arc::new(CandleFeed::ClickHouse(Box::new((*source).clone()))),
             source,
             snapshot,
-            selection: Selection {
-                buckets: settings.buckets,
-                mint_filter: settings.mint_filter.as_deref().map(MintFilter::of),
-            },
+            selection: selection_of(&settings),
             part: PartSettings {
                 compression: settings.compression,
                 target_file_bytes: settings.target_file_bytes,
@@ -149,13 +196,8 @@ impl Export {
         })
     }
 
-    /// The manifest this export writes per day: the day's own, or this shard's.
     fn manifest_name(&self) -> String {
-        if self.settings.buckets.is_all() {
-            MANIFEST_FILE.to_owned()
-        } else {
-            shard_manifest_name(self.settings.buckets)
-        }
+        manifest_name(&self.settings)
     }
 
     /// The manifest of a day before its files are known.
@@ -227,6 +269,8 @@ impl Export {
         self.progress.phase(Phase::Exporting, None);
         let first = day_bounds_s(batch[0])?;
         let last = day_bounds_s(batch[batch.len() - 1])?;
+        // Before the rows: a change between the two makes the day look stale later, never fresh when it is not.
+        let mut prints = self.fingerprints(batch).await?;
         let request = Arc::new(self.request((first.0, last.1)).await?);
         let target = self.prepare(batch[0]).await?;
         let root = target.root().to_owned();
@@ -242,15 +286,17 @@ impl Export {
                 move || this.part_sink(&root),
             )
             .await?;
+            let print = prints.remove(&batch[0]);
             written.push(
-                self.seal(target, batch[0], parts.files, parts.stats)
+                self.seal(target, batch[0], parts.files, parts.stats, print)
                     .await?,
             );
             return Ok(written);
         }
         let (mut parked, parts, work) = self.park(batch, request, &root).await?;
+        let print = prints.remove(&batch[0]);
         written.push(
-            self.seal(target, batch[0], parts.files, parts.stats)
+            self.seal(target, batch[0], parts.files, parts.stats, print)
                 .await?,
         );
         for (k, &day) in batch.iter().enumerate().skip(1) {
@@ -259,10 +305,25 @@ impl Export {
             let files;
             (files, parked) = self.write_parked(parked, k, target.root()).await?;
             let stats = parked.stats(k);
-            written.push(self.seal(target, day, files, stats).await?);
+            let print = prints.remove(&day);
+            written.push(self.seal(target, day, files, stats, print).await?);
         }
         drop(work);
         Ok(written)
+    }
+
+    /// The source's fingerprints of `days` for this export's selection.
+    async fn fingerprints(
+        &self,
+        days: &[NaiveDate],
+    ) -> Result<std::collections::BTreeMap<NaiveDate, SourceFingerprint>> {
+        current_fingerprints(
+            &self.source,
+            days,
+            self.settings.buckets,
+            self.settings.mint_filter.as_deref(),
+        )
+        .await
     }
 
     async fn prepare(&self, day: NaiveDate) -> Result<DayTarget> {
@@ -276,10 +337,12 @@ impl Export {
         day: NaiveDate,
         files: Vec<WrittenFile>,
         stats: FetchStats,
+        fingerprint: Option<SourceFingerprint>,
     ) -> Result<Written> {
         let manifest = self
             .day_manifest(day)
-            .with_files(files.clone(), stats, now_iso());
+            .with_files(files.clone(), stats, now_iso())
+            .with_fingerprint(fingerprint);
         let cancel = self.cancel.clone();
         let sealed = blocking(move || target.seal(&manifest, &cancel)).await?;
         self.progress.day_done();
@@ -343,6 +406,23 @@ impl Export {
     }
 }
 
+/// The manifest an export with `settings` writes per day: the day's own, or this shard's.
+fn manifest_name(settings: &CorpusSettings) -> String {
+    if settings.buckets.is_all() {
+        MANIFEST_FILE.to_owned()
+    } else {
+        shard_manifest_name(settings.buckets)
+    }
+}
+
+/// What part of each day an export with `settings` covers.
+fn selection_of(settings: &CorpusSettings) -> Selection {
+    Selection {
+        buckets: settings.buckets,
+        mint_filter: settings.mint_filter.as_deref().map(MintFilter::of),
+    }
+}
+
 fn day_bounds_s(day: NaiveDate) -> Result<(u32, u32)> {
     let start = day
         .and_hms_opt(0, 0, 0)
@@ -357,37 +437,61 @@ fn day_bounds_s(day: NaiveDate) -> Result<(u32, u32)> {
     }
 }
 
-/// One day of the export: what an earlier export left, and (once known) what happened to it.
+/// One day of the export: why it is (re)done, and (once known) what happened to it.
 struct DayState {
     day: NaiveDate,
-    /// `None`: nothing was there; `Some(intact)`: a manifest was, intact and the same or not.
-    previous: Option<bool>,
+    reason: DayReason,
     outcome: Option<DayOutcome>,
 }
 
-/// Where each day stands before the export; days to skip already have their outcome.
-fn survey(export: &Export) -> Result<Vec<DayState>> {
+/// Where each day stands before the export; days to skip already have their outcome. Sealed days are checked
+/// against the server's fingerprints of their selection.
+async fn survey(export: &Export) -> Result<Vec<DayState>> {
     let manifest_name = export.manifest_name();
-    let mut states = Vec::with_capacity(export.settings.days.len());
+    let mut found = Vec::with_capacity(export.settings.days.len());
     for &day in &export.settings.days {
         let day_dir = export.corpus_dir.join(day_dir_name(day));
-        let previous = already_done(
-            &day_dir,
-            &manifest_name,
-            &export.settings.chain,
-            &export.selection,
-        )?;
-        let skip = previous == Some(true) && !export.settings.overwrite;
+        let (chain, selection) = (export.settings.chain.clone(), export.selection.clone());
+        let name = manifest_name.clone();
+        let prev = blocking(move || previous(&day_dir, &name, &chain, &selection)).await?;
+        found.push((day, prev));
+    }
+    let to_check: Vec<NaiveDate> = found
+        .iter()
+        .filter(|(_, p)| matches!(p, Previous::Sealed(m) if m.source_fingerprint.is_some()))
+        .map(|(d, _)| *d)
+        .collect();
+    let now = if export.settings.overwrite {
+        Default::default()
+    } else {
+        export.fingerprints(&to_check).await?
+    };
+    let mut states = Vec::with_capacity(found.len());
+    for (day, prev) in found {
+        let reason = match prev {
+            Previous::Missing => DayReason::New,
+            Previous::Damaged(what) => DayReason::Damaged(what),
+            Previous::OtherSelection => DayReason::OtherSelection,
+            Previous::Sealed(_) if export.settings.overwrite => DayReason::Overwrite,
+            Previous::Sealed(m) => match freshness(&m, now.get(&day)) {
+                Freshness::Fresh => DayReason::Fresh,
+                Freshness::Unfingerprinted => DayReason::Unfingerprinted,
+                Freshness::Stale(what) => DayReason::Stale(what),
+            },
+        };
+        let day_dir = export.corpus_dir.join(day_dir_name(day));
+        let skip = matches!(reason, DayReason::Fresh | DayReason::Unfingerprinted);
         let outcome = skip.then(|| DayOutcome {
             date: day_label(day),
             status: DayStatus::Skipped,
+            reason: reason.clone(),
             sealed: day_dir.join(MANIFEST_FILE).exists(),
             dir: day_dir,
             written: FileTotals::default(),
         });
         states.push(DayState {
             day,
-            previous,
+            reason,
             outcome,
         });
     }
@@ -415,7 +519,7 @@ pub async fn export_corpus(
 ) -> Result<CorpusExportResult> {
     let started = Instant::now();
     let export = Arc::new(Export::start(settings, hooks).await?);
-    let mut states = survey(&export)?;
+    let mut states = survey(&export).await?;
     let mut stats = FetchStats::default();
     let to_do = states.iter().filter(|s| s.outcome.is_none()).count();
     export.progress.days_planned(to_do as u64);
@@ -433,11 +537,12 @@ pub async fn export_corpus(
             stats += written.stats;
             state.outcome = Some(DayOutcome {
                 date: day_label(state.day),
-                status: if state.previous.is_some() {
-                    DayStatus::Redone
-                } else {
+                status: if state.reason == DayReason::New {
                     DayStatus::Exported
+                } else {
+                    DayStatus::Redone
                 },
+                reason: state.reason.clone(),
                 dir: export.corpus_dir.join(day_dir_name(state.day)),
                 written: FileTotals::of(&written.files),
                 sealed: written.sealed,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::lake::fingerprint::SourceFingerprint;
 use crate::lake::manifest::{
     sealed_json, sorted_files, Exporter, FetchStats, OutputTotals, Seal, SourceSnapshot,
     WrittenFile, LAKE_VERSION,
@@ -72,6 +73,9 @@ pub struct DayManifest {
     pub exporter: Exporter,
     /// The server read.
     pub source_snapshot: SourceSnapshot,
+    /// What the server held for the day's selection when it was read; absent in days sealed before fingerprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_fingerprint: Option<SourceFingerprint>,
     /// What part of the day this manifest covers.
     pub selection: Selection,
     /// Buckets, files and rows.
@@ -104,6 +108,7 @@ impl DayManifest {
             created_at: String::new(),
             exporter: Exporter::current(),
             source_snapshot,
+            source_fingerprint: None,
             selection,
             outputs: OutputTotals::of(&[]),
             files: Vec::new(),
@@ -125,6 +130,14 @@ impl DayManifest {
             stats,
             created_at,
             seal: None,
+            ..self
+        }
+    }
+
+    /// The same manifest with the source's fingerprint, taken before the day's rows were read.
+    pub fn with_fingerprint(self, source_fingerprint: Option<SourceFingerprint>) -> Self {
+        Self {
+            source_fingerprint,
             ..self
         }
     }
@@ -192,8 +205,15 @@ pub fn merge_shards(mut shards: Vec<DayManifest>, created_at: &str) -> Option<Da
         .flat_map(|s| s.files.iter().cloned())
         .collect();
     let stats = shards.iter().map(|s| s.stats).sum();
+    // Every shard was fingerprinted, or the day has no fingerprint: a part would claim freshness for the whole.
+    let source_fingerprint = shards
+        .iter()
+        .map(|s| s.source_fingerprint.as_ref())
+        .collect::<Option<Vec<_>>>()
+        .and_then(SourceFingerprint::union);
     let day = DayManifest {
         source_snapshot,
+        source_fingerprint,
         selection: Selection {
             buckets: BucketRange::ALL,
             mint_filter: first.selection.mint_filter.clone(),
@@ -206,6 +226,7 @@ pub fn merge_shards(mut shards: Vec<DayManifest>, created_at: &str) -> Option<Da
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lake::fingerprint::BucketPrint;
 
     fn shard(range: &str, as_of: &str, rows: u64) -> DayManifest {
         let range = BucketRange::parse(range).unwrap();
@@ -238,6 +259,18 @@ mod tests {
             },
             "then".into(),
         )
+        .with_fingerprint(Some(SourceFingerprint::new(
+            Some("ingested_at".into()),
+            [(
+                format!("{:02x}", range.lo),
+                BucketPrint {
+                    candles: rows,
+                    max_version: as_of.into(),
+                    hash: "0".repeat(16),
+                },
+            )]
+            .into(),
+        )))
     }
 
     #[test]
@@ -258,6 +291,15 @@ mod tests {
         assert_eq!(merged.outputs.mint_buckets, ["00", "80"]);
         assert_eq!(merged.stats.rows_fetched, 14);
         assert_eq!(merged.stats.duplicates_dropped, 2);
+        let fp = merged.source_fingerprint.as_ref().unwrap();
+        assert_eq!(fp.buckets.keys().collect::<Vec<_>>(), ["00", "80"]);
+        let mut unprinted = shard("80-ff", "2025-01-03T00:00:02Z", 7);
+        unprinted.source_fingerprint = None;
+        let half = merge_shards(vec![unprinted, shard("00-7f", "x", 5)], "now").unwrap();
+        assert!(
+            half.source_fingerprint.is_none(),
+            "one shard's fingerprint never stands for the day"
+        );
         let SourceSnapshot::ClickHouse { as_of, .. } = &merged.source_snapshot else {
             panic!("a ClickHouse day");
         };
@@ -304,6 +346,7 @@ mod tests {
                 "created_at",
                 "exporter",
                 "source_snapshot",
+                "source_fingerprint",
                 "selection",
                 "outputs",
                 "files",

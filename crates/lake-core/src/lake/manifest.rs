@@ -77,6 +77,10 @@ pub struct DaySeal {
     pub date: String,
     /// The day manifest's seal value.
     pub seal: String,
+    /// The digest of the day's source fingerprint, so that whether the run read fresh days can be asked later;
+    /// absent for days sealed without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// Where the candles came from.
@@ -256,15 +260,23 @@ mod tests {
         );
         let corpus = SourceSnapshot::Corpus {
             path: "p".into(),
-            days: vec![DaySeal {
-                date: "2025-01-01".into(),
-                seal: "s".into(),
-            }],
+            days: vec![
+                DaySeal {
+                    date: "2025-01-01".into(),
+                    seal: "s".into(),
+                    fingerprint: None,
+                },
+                DaySeal {
+                    date: "2025-01-02".into(),
+                    seal: "t".into(),
+                    fingerprint: Some("f".into()),
+                },
+            ],
         };
         let text = serde_json::to_string(&corpus).unwrap();
         assert_eq!(
             text,
-            r#"{"corpus":{"path":"p","days":[{"date":"2025-01-01","seal":"s"}]}}"#
+            r#"{"corpus":{"path":"p","days":[{"date":"2025-01-01","seal":"s"},{"date":"2025-01-02","seal":"t","fingerprint":"f"}]}}"#
         );
         assert_eq!(
             serde_json::from_str::<SourceSnapshot>(&text).unwrap(),

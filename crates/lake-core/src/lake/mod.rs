@@ -2,6 +2,7 @@
 //! publishing and verification (docs/lake-format.md).
 
 pub(crate) mod day_manifest;
+pub(crate) mod fingerprint;
 pub(crate) mod hashed_file;
 pub(crate) mod layout;
 pub(crate) mod manifest;

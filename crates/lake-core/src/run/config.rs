@@ -19,8 +19,11 @@ use crate::writer::settings::CompressionKind;
 pub enum SourceChoice {
     /// A ClickHouse server.
     ClickHouse(ClickHouseConfig),
-    /// The sealed corpus under `<lake>/corpus`.
-    Corpus,
+    /// The sealed corpus under `<lake>/corpus`; with a server to check that every day it reads is fresh.
+    Corpus {
+        /// `require_fresh`: the server whose fingerprints the days must still match.
+        require_fresh: Option<ClickHouseConfig>,
+    },
 }
 
 /// The config as callers send it.
@@ -61,6 +64,10 @@ pub struct RunSliceConfig {
     /// `clickhouse` (default) or `corpus`: the lake's own sealed corpus of the same interval and chain.
     #[serde(default = "defaults::source")]
     pub source: String,
+    /// With `source` `corpus`: refuse (`CORPUS_STALE`) days whose source changed since they were sealed, asking
+    /// `clickhouse` for their fingerprints.
+    #[serde(default)]
+    pub require_fresh: bool,
     /// Replace an existing run with the same id.
     #[serde(default)]
     pub overwrite: bool,
@@ -139,13 +146,25 @@ impl RunSliceConfig {
                 .target_total
                 .check("target_total", self.target_total)? as u32,
             source: match (self.source.as_str(), self.clickhouse) {
+                ("clickhouse", _) if self.require_fresh => {
+                    return Err(LakeError::invalid_config(
+                        "require_fresh applies to source \"corpus\": a run read from ClickHouse is as fresh as it gets",
+                    ))
+                }
+                ("corpus", None) if self.require_fresh => {
+                    return Err(LakeError::invalid_config(
+                        "require_fresh needs clickhouse: the server whose fingerprints the corpus days must match",
+                    ))
+                }
                 ("clickhouse", Some(ch)) => SourceChoice::ClickHouse(ch),
                 ("clickhouse", None) => {
                     return Err(LakeError::invalid_config(
                         "clickhouse is missing: give host, port, database, table and user, or set source to \"corpus\"",
                     ))
                 }
-                ("corpus", _) => SourceChoice::Corpus,
+                ("corpus", ch) => SourceChoice::Corpus {
+                    require_fresh: ch.filter(|_| self.require_fresh),
+                },
                 (other, _) => {
                     return Err(LakeError::invalid_config(format!(
                         "invalid source {other:?}: use \"clickhouse\" or \"corpus\""
@@ -240,7 +259,46 @@ mod tests {
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
         assert!(err.message().contains("clickhouse is missing"), "{err}");
         c["source"] = json!("corpus");
+        let settings = RunSliceConfig::from_json(c.clone())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(
+            settings.source,
+            SourceChoice::Corpus {
+                require_fresh: None
+            }
+        );
+        c["require_fresh"] = json!(true);
+        let err = RunSliceConfig::from_json(c)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.message().contains("require_fresh needs clickhouse"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn require_fresh_is_for_a_corpus_with_a_server() {
+        let mut c = base();
+        c["require_fresh"] = json!(true);
+        let err = RunSliceConfig::from_json(c.clone())
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.message().contains("applies to source \"corpus\""),
+            "{err}"
+        );
+        c["source"] = json!("corpus");
         let settings = RunSliceConfig::from_json(c).unwrap().validate().unwrap();
-        assert_eq!(settings.source, SourceChoice::Corpus);
+        assert!(matches!(
+            settings.source,
+            SourceChoice::Corpus {
+                require_fresh: Some(_)
+            }
+        ));
     }
 }

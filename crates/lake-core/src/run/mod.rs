@@ -26,6 +26,7 @@ use crate::pipeline::progress::{Phase, Progress};
 use crate::pipeline::sink::fetch_into;
 use crate::source::clickhouse::CandleSource;
 use crate::source::corpus::CorpusSource;
+use crate::source::corpus_freshness;
 use crate::source::feed::{CandleFeed, FetchRequest};
 use crate::spec::coverage::CoveragePolicy;
 use crate::spec::fetch_plan::MintRanges;
@@ -74,7 +75,7 @@ async fn open_feed(
                 CandleSource::connect(cfg, &settings.chain, settings.interval.seconds()).await?;
             Ok((CandleFeed::ClickHouse(Box::new(source)), snapshot))
         }
-        SourceChoice::Corpus => {
+        SourceChoice::Corpus { require_fresh } => {
             let (lake, interval, chain, plan) = (
                 settings.lake_root.clone(),
                 settings.interval.spec().to_owned(),
@@ -83,6 +84,16 @@ async fn open_feed(
             );
             let source =
                 blocking(move || CorpusSource::open(&lake, &interval, &chain, &plan)).await?;
+            if let Some(server) = require_fresh {
+                corpus_freshness::require_fresh(
+                    &source,
+                    server,
+                    &settings.chain,
+                    settings.interval.seconds(),
+                    settings.interval.spec(),
+                )
+                .await?;
+            }
             let snapshot = source.snapshot();
             Ok((CandleFeed::Corpus(Arc::new(source)), snapshot))
         }

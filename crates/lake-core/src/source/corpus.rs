@@ -37,6 +37,7 @@ pub struct CorpusSource {
 struct Day {
     start_ms: i64,
     files_by_bucket: BTreeMap<u8, Vec<PathBuf>>,
+    manifest: DayManifest,
 }
 
 fn day_of(ms: i64) -> Option<NaiveDate> {
@@ -77,7 +78,15 @@ impl CorpusSource {
             let manifest = open_day(&dir, day, chain)?;
             seals.push(DaySeal {
                 date: day_label(day),
-                seal: manifest.seal.map(|s| s.value).unwrap_or_default(),
+                seal: manifest
+                    .seal
+                    .as_ref()
+                    .map(|s| s.value.clone())
+                    .unwrap_or_default(),
+                fingerprint: manifest
+                    .source_fingerprint
+                    .as_ref()
+                    .map(|f| f.digest.clone()),
             });
             let start_ms = day
                 .and_hms_opt(0, 0, 0)
@@ -88,6 +97,7 @@ impl CorpusSource {
                 Day {
                     start_ms,
                     files_by_bucket: files_by_bucket(&dir, &manifest.files),
+                    manifest,
                 },
             );
         }
@@ -98,6 +108,11 @@ impl CorpusSource {
                 days: seals,
             },
         })
+    }
+
+    /// The manifests of the days the run reads, by day.
+    pub fn day_manifests(&self) -> impl Iterator<Item = (NaiveDate, &DayManifest)> {
+        self.days.iter().map(|(d, day)| (*d, &day.manifest))
     }
 
     /// What the run manifest names as its source.

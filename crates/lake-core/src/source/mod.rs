@@ -2,5 +2,6 @@
 
 pub(crate) mod clickhouse;
 pub(crate) mod corpus;
+pub(crate) mod corpus_freshness;
 pub(crate) mod feed;
 pub(crate) mod fetched_mint;

@@ -3,6 +3,7 @@
 pub(crate) mod connection;
 pub(crate) mod day_mints;
 pub(crate) mod fetch;
+pub(crate) mod fingerprint;
 pub(crate) mod http_client;
 pub(crate) mod native;
 pub(crate) mod read_order;

@@ -1,0 +1,200 @@
+//! Asking ClickHouse for the source fingerprints of a run of corpus days (see `lake::fingerprint`).
+//!
+//! One aggregate query per run of days, reading only the key columns and the version column: per (day, mint)
+//! the candles (rows under `FINAL`, the exported rows) and the largest version, then per (day, bucket) their sum,
+//! maximum and XOR of hashes. The bucket's SHA-1 is computed once per mint and day, not per row. The server keeps
+//! one small state per (day, mint), whatever the rows: `uniqExact` would be about three times faster but holds
+//! every key in memory (180 MiB per 10M rows measured), which a month of a large table would take past the
+//! server's per-query limit. Tables without `FINAL` count distinct times instead, a week per query. Measured cost:
+//! BENCHMARKS.md, "Corpus freshness".
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use crate::error::{ErrorCode, LakeError, Result};
+use crate::lake::fingerprint::{BucketPrint, BucketPrints, SourceFingerprint};
+use crate::spec::bucket_range::BucketRange;
+
+use super::connection::Connection;
+use super::fetch::CandleSource;
+use super::sql::sql_string;
+use super::table_schema::TableSchema;
+
+/// Most mints named in one query's filter; keeps the SQL far below `max_query_size`.
+const FILTER_CHUNK: usize = 2000;
+
+/// The bucket summaries of every day in `[start_s, end_s)` that has candles of `chain`/`interval_s`, only of the
+/// mints in `filter` when one is given. Days without candles are absent.
+pub async fn day_prints(
+    conn: &Connection,
+    schema: &TableSchema,
+    chain: &str,
+    interval_s: u32,
+    (start_s, end_s): (u32, u32),
+    filter: Option<&[String]>,
+) -> Result<BTreeMap<NaiveDate, BucketPrints>> {
+    let chunks: Vec<Option<&[String]>> = match filter {
+        None => vec![None],
+        Some(list) => list.chunks(FILTER_CHUNK).map(Some).collect(),
+    };
+    let version = schema
+        .version_column
+        .as_deref()
+        .map_or("''".to_owned(), |v| format!("toString(max(`{v}`))"));
+    let (final_, candles) = if schema.supports_final() {
+        (" FINAL", "count()")
+    } else {
+        ("", "uniqExact(timestamp)")
+    };
+    let mut days: BTreeMap<NaiveDate, BucketPrints> = BTreeMap::new();
+    for chunk in chunks {
+        let mut filters = vec![
+            format!("chain = {}", sql_string(chain)),
+            format!("interval_seconds = {interval_s}"),
+            format!("timestamp >= toDateTime({start_s})"),
+            format!("timestamp < toDateTime({end_s})"),
+        ];
+        filters.extend(schema.not_null_filter());
+        if let Some(c) = chunk {
+            let names: Vec<String> = c.iter().map(|m| sql_string(m)).collect();
+            filters.push(format!("token_address IN ({})", names.join(", ")));
+        }
+        let sql = format!(
+            "SELECT q_day, lower(hex(substring(SHA1(q_mint), 1, 1))) AS q_bucket, sum(q_n), max(q_v), \
+             lower(hex(groupBitXor(cityHash64(q_mint, q_n, q_v)))) \
+             FROM (SELECT intDiv(toUInt32(timestamp), 86400) AS q_day, {mint} AS q_mint, \
+             {candles} AS q_n, {version} AS q_v FROM {table}{final_} WHERE {filters} GROUP BY q_day, q_mint) \
+             GROUP BY q_day, q_bucket ORDER BY q_day, q_bucket",
+            mint = schema.mint_expr(),
+            table = conn.quoted_table(),
+            filters = filters.join(" AND "),
+        );
+        let text = conn.query_text(conn.client().query(&sql)).await?;
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (day, bucket, print) = parse_line(line).ok_or_else(|| {
+                LakeError::new(
+                    ErrorCode::ClickhouseQuery,
+                    format!(
+                        "ClickHouse at {} answered the fingerprint query with {line:?}, not day, bucket, \
+                         candles, version and hash; check the server log, then retry",
+                        conn.endpoint()
+                    ),
+                )
+            })?;
+            days.entry(day)
+                .or_default()
+                .entry(bucket)
+                .and_modify(|p| p.merge(&print))
+                .or_insert(print);
+        }
+    }
+    Ok(days)
+}
+
+/// Most days one fingerprint query covers: its answer is at most 256 lines per day; without `FINAL` the server
+/// holds every key of the query's days.
+const MAX_DAYS_PER_QUERY: usize = 31;
+const MAX_DAYS_PER_QUERY_WITHOUT_FINAL: usize = 7;
+
+/// What the server holds now for each of `days`, restricted to `buckets` and the mints of `filter` (sorted).
+/// Consecutive days share a query.
+pub async fn current_fingerprints(
+    source: &CandleSource,
+    days: &[NaiveDate],
+    buckets: BucketRange,
+    filter: Option<&[String]>,
+) -> Result<BTreeMap<NaiveDate, SourceFingerprint>> {
+    let mut out = BTreeMap::new();
+    let max_days = if source.schema.supports_final() {
+        MAX_DAYS_PER_QUERY
+    } else {
+        MAX_DAYS_PER_QUERY_WITHOUT_FINAL
+    };
+    let mut i = 0;
+    while i < days.len() {
+        let mut end = i + 1;
+        while end < days.len()
+            && end - i < max_days
+            && days[end].signed_duration_since(days[end - 1]).num_days() == 1
+        {
+            end += 1;
+        }
+        let (Some(start_s), Some(end_s)) = (
+            day_start_s(days[i]),
+            day_start_s(days[end - 1]).map(|s| s + 86_400),
+        ) else {
+            i = end;
+            continue;
+        };
+        let mut prints = day_prints(
+            &source.conn,
+            &source.schema,
+            &source.chain,
+            source.interval_s,
+            (start_s, end_s),
+            filter,
+        )
+        .await?;
+        for &day in &days[i..end] {
+            let buckets_of_day = prints.remove(&day).unwrap_or_default();
+            let whole =
+                SourceFingerprint::new(source.schema.version_column.clone(), buckets_of_day);
+            out.insert(day, whole.restricted(buckets));
+        }
+        i = end;
+    }
+    Ok(out)
+}
+
+fn day_start_s(day: NaiveDate) -> Option<u32> {
+    let s = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
+    u32::try_from(s)
+        .ok()
+        .filter(|s| s.checked_add(86_400).is_some())
+}
+
+/// `day\tbucket\tcandles\tversion\thash` (hex without leading zeros, as `hex()` of a UInt64 prints it).
+fn parse_line(line: &str) -> Option<(NaiveDate, String, BucketPrint)> {
+    let f: Vec<&str> = line.split('\t').collect();
+    let [day, bucket, candles, version, hash] = f.as_slice() else {
+        return None;
+    };
+    let day = NaiveDate::from_ymd_opt(1970, 1, 1)?
+        .checked_add_days(chrono::Days::new(day.parse().ok()?))?;
+    let hash = u64::from_str_radix(hash, 16).ok()?;
+    (bucket.len() == 2).then(|| {
+        (
+            day,
+            (*bucket).to_owned(),
+            BucketPrint {
+                candles: candles.parse().unwrap_or(u64::MAX),
+                max_version: unescape(version),
+                hash: format!("{hash:016x}"),
+            },
+        )
+    })
+}
+
+/// TabSeparated escapes `\`, tab and newline in strings; a version printed by `toString` has none but `\\`.
+fn unescape(s: &str) -> String {
+    s.replace("\\\\", "\\")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_lines_parse_and_reject_garbage() {
+        let (day, bucket, print) = parse_line("18628\t3f\t1440\t2023-11-14 22:13:20\tabc").unwrap();
+        assert_eq!(day, NaiveDate::from_ymd_opt(2021, 1, 1).unwrap());
+        assert_eq!(bucket, "3f");
+        assert_eq!(print.candles, 1440);
+        assert_eq!(print.max_version, "2023-11-14 22:13:20");
+        assert_eq!(print.hash, "0000000000000abc");
+        assert!(parse_line("18628\t3f\t1440\tv").is_none());
+        assert!(parse_line("x\t3f\t1\tv\t0").is_none());
+        assert!(parse_line("1\t3f\t1\tv\tzz").is_none());
+    }
+}
