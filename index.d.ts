@@ -58,19 +58,26 @@ export declare function computeWindowSlice(alertTsMs: number, intervalSeconds: n
 /** Every default and limit of the export configs, as the exporter applies them. */
 export declare function configFacts(): LakeConfigFacts
 
+/**
+ * Checks each UTC day in `[date_from, date_to)` of a corpus config: its files against its manifest, and its
+ * source fingerprint against what ClickHouse holds now. Writes nothing; an unreachable server makes sealed days
+ * `unknown`, never `fresh`. Rejects with a coded error only for a bad config or an unreadable disk.
+ */
+export declare function corpusStatus(config: LakeCorpusExportConfig): Promise<LakeCorpusStatus>
+
 /** Every error code an addon function can reject or throw with, for documentation and exhaustive handling. */
 export declare function errorCodes(): Array<string>
 
 /**
  * Exports the corpus of an interval for each UTC day in `[date_from, date_to)`: a re-run skips sealed days that
- * verify and redoes those that do not; a failure on one day keeps the days before it. Rejects with a coded error.
+ * verify and whose source is unchanged, and redoes those that are damaged or stale; a failure on one day keeps the days before it. Rejects with a coded error.
  */
 export declare function exportCorpus(config: LakeCorpusExportConfig, options?: { onProgress?: (event: LakeProgressEvent) => void; signal?: AbortSignal }): Promise<LakeCorpusExportResult>
 
 /**
  * Exports run slices: fetches each alert's window of candles, writes the bucketed slices,
  * coverage and a sealed manifest, and publishes the run atomically. Rejects with a coded error
- * (`INVALID_CONFIG`, `INVALID_ALERTS`, `CLICKHOUSE_*`, `IO`, `RUN_EXISTS`, `RUN_LOCKED`, `CANCELLED`, `INTERNAL`).
+ * (`INVALID_CONFIG`, `INVALID_ALERTS`, `CLICKHOUSE_*`, `IO`, `RUN_EXISTS`, `RUN_LOCKED`, `CORPUS_STALE`, `CANCELLED`, `INTERNAL`).
  */
 export declare function exportRunSlices(config: LakeRunSliceExportConfig, options?: { onProgress?: (event: LakeProgressEvent) => void; signal?: AbortSignal }): Promise<LakeExportResult>
 
@@ -128,8 +135,15 @@ export interface LakeConfigFacts {
 export interface LakeCorpusDay {
   /** `YYYY-MM-DD`. */
   date: string
-  /** `exported`, `skipped` (sealed, intact, same selection) or `redone`. */
+  /** `exported`, `skipped` (sealed, intact, source unchanged) or `redone`. */
   status: string
+  /**
+   * Why: `new`, `fresh`, `unfingerprinted` (skipped: sealed before fingerprints, freshness unknown), `stale`,
+   * `damaged`, `other_selection` or `overwrite`.
+   */
+  reason: 'new' | 'fresh' | 'unfingerprinted' | 'stale' | 'damaged' | 'other_selection' | 'overwrite'
+  /** For `stale`: what changed in the source; for `damaged`: the first problem found. Empty otherwise. */
+  detail: string
   /** The day directory. */
   dir: string
   /** Rows written now. */
@@ -140,6 +154,21 @@ export interface LakeCorpusDay {
   bytes: number
   /** True once the day has its `manifest.json` (a shard may wait for the others). */
   sealed: boolean
+}
+
+/** One day's standing. */
+export interface LakeCorpusDayStatus {
+  /** `YYYY-MM-DD`. */
+  date: string
+  /**
+   * `missing`, `fresh` (sealed, intact, source unchanged), `stale` (the source changed, or another selection
+   * made it), `damaged` (does not verify) or `unknown` (the server could not be asked, or no fingerprint).
+   */
+  state: 'missing' | 'fresh' | 'stale' | 'damaged' | 'unknown'
+  /** What changed, what is damaged, or why unknown; empty for missing and fresh days. */
+  detail: string
+  /** The day directory. */
+  dir: string
 }
 
 /**
@@ -188,6 +217,14 @@ export interface LakeCorpusExportResult {
   duplicates_dropped: number
   /** Wall time in milliseconds. */
   duration_ms: number
+}
+
+/** What `corpusStatus` reports. */
+export interface LakeCorpusStatus {
+  /** `<lake>/corpus/ohlcv/interval=<i>`. */
+  corpus_dir: string
+  /** Every day of the range, in order. */
+  days: Array<LakeCorpusDayStatus>
 }
 
 /** What a finished export reports: the original exporter's fields plus fetch counters and duration. */
@@ -272,6 +309,11 @@ export interface LakeRunSliceExportConfig {
   clickhouse?: ClickhouseConnection
   /** Where candles come from: a ClickHouse server, or the lake's own sealed corpus of this interval. */
   source?: 'clickhouse' | 'corpus'
+  /**
+   * With `source` `corpus`: refuse (`CORPUS_STALE`) days whose source changed since they were sealed, asking
+   * `clickhouse` for their fingerprints.
+   */
+  require_fresh?: boolean
   /** Replace an existing run with the same id (atomically). */
   overwrite?: boolean
   /**

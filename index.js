@@ -773,10 +773,11 @@ if (
   }
 }
 
-const { computeMintBucket, computeWindowSlice, configFacts, errorCodes, exportCorpus, exportRunSlices, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse, verifyLakeDir } = nativeBinding
+const { computeMintBucket, computeWindowSlice, configFacts, corpusStatus, errorCodes, exportCorpus, exportRunSlices, floorToInterval, intervalToSeconds, parseWindowSpec, probeClickhouse, verifyLakeDir } = nativeBinding
 export { computeMintBucket }
 export { computeWindowSlice }
 export { configFacts }
+export { corpusStatus }
 export { errorCodes }
 export { exportCorpus }
 export { exportRunSlices }

@@ -135,11 +135,11 @@ describe('quantbot lake CLI', () => {
     const first = quantbot(args, env);
     expect(first.code, first.stderr).toBe(0);
     const [header, ...rows] = first.stdout.trim().split('\n');
-    expect(header).toBe('date,status,sealed,files,rows,bytes,dir');
-    expect(rows.map((r) => r.split(',').slice(0, 3).join(','))).toEqual(['2021-01-01,exported,true', '2021-01-02,exported,true']);
+    expect(header).toBe('date,status,reason,sealed,files,rows,bytes,dir,detail');
+    expect(rows.map((r) => r.split(',').slice(0, 4).join(','))).toEqual(['2021-01-01,exported,new,true', '2021-01-02,exported,new,true']);
     const again = quantbot(args.slice(0, -2), env);
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/^2021-01-01\s+skipped\s+true/m);
+    expect(again.stdout).toMatch(/^2021-01-01\s+skipped\s+fresh\s+true/m);
     const bad = quantbot(['lake', 'export-corpus', '--interval', '1m', '--date-from', '2021-01-03', '--date-to', '2021-01-01', '--data-root', root], env);
     expect(bad.code).toBe(2);
     const { code, message } = oneErrorLine(bad.stderr);
@@ -197,14 +197,14 @@ describe('quantbot lake CLI', () => {
   it('documents everything in --help', () => {
     const help = quantbot(['lake', '--help']);
     expect(help.code).toBe(0);
-    for (const word of ['export-run-slices', 'verify', 'CLICKHOUSE_HOST', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_SECURE', 'CLICKHOUSE_CA_CERT', 'Exit codes', '130']) {
+    for (const word of ['export-run-slices', 'export-corpus', 'corpus-status', 'verify', 'CLICKHOUSE_HOST', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_SECURE', 'CLICKHOUSE_CA_CERT', 'Exit codes', '130']) {
       expect(help.stdout).toContain(word);
     }
     const sub = quantbot(['lake', 'export-run-slices', '--help']);
     expect(sub.code).toBe(0);
     for (const flag of ['--run-id', '--interval', '--window', '--alerts', '--data-root', '--chain', '--compression', '--target-file-mb',
       '--strict-coverage', '--min-required-pre', '--target-total', '--format', '--overwrite', '--clickhouse-url', '--ca-cert',
-      '--connect-timeout', '--receive-timeout']) {
+      '--connect-timeout', '--receive-timeout', '--source', '--require-fresh']) {
       expect(sub.stdout).toContain(flag);
     }
   });

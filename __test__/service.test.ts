@@ -30,6 +30,10 @@ function recordingNative(): LakeNative & { seen: unknown[] } {
       seen.push(config);
       throw Object.assign(new Error('stop here'), { code: 'CANCELLED' });
     }) as LakeNative['exportCorpus'],
+    corpusStatus: (async (config: unknown) => {
+      seen.push(config);
+      throw Object.assign(new Error('stop here'), { code: 'CANCELLED' });
+    }) as LakeNative['corpusStatus'],
     verifyLakeDir: (async () => ({ dir: '', ok: true, files_checked: 0, problems: [] })) as LakeNative['verifyLakeDir'],
   };
 }
@@ -49,6 +53,7 @@ describe('LakeExporterService validation', () => {
       overwrite: false,
       concurrency: 2,
       source: 'clickhouse',
+      require_fresh: false,
       clickhouse: { ...minimal().clickhouse, password: '', secure: false, connect_timeout: 10, send_receive_timeout: 300 },
     });
   });

@@ -13,6 +13,7 @@ export const LAKE_ERROR_CODES = [
   'IO',
   'RUN_EXISTS',
   'RUN_LOCKED',
+  'CORPUS_STALE',
   'CANCELLED',
   'INTERNAL',
 ] as const;

@@ -73,10 +73,15 @@ export const LakeRunSliceExportConfigSchema = z
   overwrite: z.boolean().default(false),
   concurrency: whole(F.concurrency),
   source: choice(SOURCES, F.source),
+  require_fresh: z.boolean().default(false),
 })
   .refine((c) => c.source === 'corpus' || c.clickhouse !== undefined, {
     path: ['clickhouse'],
     message: 'required unless source is "corpus"',
+  })
+  .refine((c) => !c.require_fresh || (c.source === 'corpus' && c.clickhouse !== undefined), {
+    path: ['require_fresh'],
+    message: 'applies to source "corpus" and needs clickhouse, the server whose fingerprints the days must match',
   });
 
 /** What callers pass (defaults optional). */
@@ -97,7 +102,12 @@ export const LakeManifestSchema = z.object({
     alerts: z.object({ path: z.string(), sha256: z.string(), rows: z.number() }),
     source_snapshot: z.union([
       z.object({ clickhouse: z.object({ cluster: z.string(), database: z.string(), table: z.string(), as_of: z.string() }) }),
-      z.object({ corpus: z.object({ path: z.string(), days: z.array(z.object({ date: z.string(), seal: z.string() })) }) }),
+      z.object({
+        corpus: z.object({
+          path: z.string(),
+          days: z.array(z.object({ date: z.string(), seal: z.string(), fingerprint: z.string().length(64).optional() })),
+        }),
+      }),
     ]),
   }),
   slice_spec: z.object({
@@ -178,6 +188,8 @@ export const LakeCorpusExportResultSchema = z.object({
     z.object({
       date: z.string(),
       status: z.enum(['exported', 'skipped', 'redone']),
+      reason: z.enum(['new', 'fresh', 'unfingerprinted', 'stale', 'damaged', 'other_selection', 'overwrite']),
+      detail: z.string(),
       dir: z.string(),
       rows: z.number().int().nonnegative(),
       files: z.number().int().nonnegative(),
@@ -192,6 +204,22 @@ export const LakeCorpusExportResultSchema = z.object({
 
 /** A validated corpus export result. */
 export type LakeCorpusExportResult = z.output<typeof LakeCorpusExportResultSchema>;
+
+/** Where each day of a corpus range stands (`corpusStatus`). */
+export const LakeCorpusStatusSchema = z.object({
+  corpus_dir: z.string(),
+  days: z.array(
+    z.object({
+      date: z.string(),
+      state: z.enum(['missing', 'fresh', 'stale', 'damaged', 'unknown']),
+      detail: z.string(),
+      dir: z.string(),
+    }),
+  ),
+});
+
+/** A validated corpus status. */
+export type LakeCorpusStatus = z.output<typeof LakeCorpusStatusSchema>;
 
 /** Turns Zod issues into one readable line per problem, naming each field (and each unknown key). */
 export function describeIssues(error: z.ZodError): string {

@@ -7,10 +7,12 @@ import {
   describeIssues,
   LakeCorpusExportConfigSchema,
   LakeCorpusExportResultSchema,
+  LakeCorpusStatusSchema,
   LakeExportResultSchema,
   LakeRunSliceExportConfigSchema,
   type LakeCorpusExportConfigInput,
   type LakeCorpusExportResult,
+  type LakeCorpusStatus,
   type LakeExportResult,
   type LakeRunSliceExportConfigInput,
 } from './schemas.js';
@@ -36,6 +38,7 @@ export interface ExportCallOptions {
 export interface LakeNative {
   exportRunSlices: typeof native.exportRunSlices;
   exportCorpus: typeof native.exportCorpus;
+  corpusStatus: typeof native.corpusStatus;
   verifyLakeDir: typeof native.verifyLakeDir;
 }
 
@@ -71,6 +74,20 @@ export class LakeExporterService {
       fields: { interval: cfg.interval, date_from: cfg.date_from, date_to: cfg.date_to, buckets: cfg.buckets ?? '00-ff' },
       call: () => this.native.exportCorpus(cfg, options),
       summary: (r) => ({ days: r.days.length, rows_fetched: r.rows_fetched, duration_ms: r.duration_ms }),
+    }));
+  }
+
+  /** Where each day of a corpus range stands — missing, fresh, stale, damaged or unknown — against the disk and
+   * the server's fingerprints, writing nothing. Takes the corpus export's config (export-only fields are ignored). */
+  async corpusStatus(config: LakeCorpusExportConfigInput): Promise<LakeCorpusStatus> {
+    return this.run('corpus status', LakeCorpusExportConfigSchema, LakeCorpusStatusSchema, config, (cfg) => ({
+      fields: { interval: cfg.interval, date_from: cfg.date_from, date_to: cfg.date_to, buckets: cfg.buckets ?? '00-ff' },
+      call: () => this.native.corpusStatus(cfg),
+      summary: (r) => {
+        const counts: Record<string, number> = {};
+        for (const d of r.days) counts[d.state] = (counts[d.state] ?? 0) + 1;
+        return counts;
+      },
     }));
   }
 

@@ -52,8 +52,16 @@ pub struct LakeCorpusExportConfig {
 pub struct LakeCorpusDay {
     /// `YYYY-MM-DD`.
     pub date: String,
-    /// `exported`, `skipped` (sealed, intact, same selection) or `redone`.
+    /// `exported`, `skipped` (sealed, intact, source unchanged) or `redone`.
     pub status: String,
+    /// Why: `new`, `fresh`, `unfingerprinted` (skipped: sealed before fingerprints, freshness unknown), `stale`,
+    /// `damaged`, `other_selection` or `overwrite`.
+    #[napi(
+        ts_type = "'new' | 'fresh' | 'unfingerprinted' | 'stale' | 'damaged' | 'other_selection' | 'overwrite'"
+    )]
+    pub reason: String,
+    /// For `stale`: what changed in the source; for `damaged`: the first problem found. Empty otherwise.
+    pub detail: String,
     /// The day directory.
     pub dir: String,
     /// Rows written now.
@@ -95,6 +103,8 @@ impl From<CorpusExportResult> for LakeCorpusExportResult {
                 .map(|d| LakeCorpusDay {
                     date: d.date,
                     status: d.status.as_str().to_owned(),
+                    reason: d.reason.as_str().to_owned(),
+                    detail: d.reason.detail().to_owned(),
                     dir: d.dir.to_string_lossy().into_owned(),
                     rows: d.written.rows as f64,
                     files: d.written.files as f64,
@@ -110,7 +120,7 @@ impl From<CorpusExportResult> for LakeCorpusExportResult {
 }
 
 /// Exports the corpus of an interval for each UTC day in `[date_from, date_to)`: a re-run skips sealed days that
-/// verify and redoes those that do not; a failure on one day keeps the days before it. Rejects with a coded error.
+/// verify and whose source is unchanged, and redoes those that are damaged or stale; a failure on one day keeps the days before it. Rejects with a coded error.
 #[napi(
     ts_args_type = "config: LakeCorpusExportConfig, options?: { onProgress?: (event: LakeProgressEvent) => void; signal?: AbortSignal }",
     ts_return_type = "Promise<LakeCorpusExportResult>"

@@ -10,6 +10,7 @@
 pub mod clickhouse;
 pub mod config_facts;
 pub mod corpus;
+pub mod corpus_status;
 pub mod hooks;
 pub mod js_error;
 pub mod rules;

@@ -50,6 +50,10 @@ pub struct LakeRunSliceExportConfig {
     /// Where candles come from: a ClickHouse server, or the lake's own sealed corpus of this interval.
     #[napi(ts_type = "'clickhouse' | 'corpus'")]
     pub source: Option<String>,
+    /// With `source` `corpus`: refuse (`CORPUS_STALE`) days whose source changed since they were sealed, asking
+    /// `clickhouse` for their fingerprints.
+    #[napi(js_name = "require_fresh")]
+    pub require_fresh: Option<bool>,
     /// Replace an existing run with the same id (atomically).
     pub overwrite: Option<bool>,
     /// ClickHouse queries in flight at once. More lets a server with cores to spare answer
@@ -122,7 +126,7 @@ impl From<RunExportResult> for LakeExportResult {
 
 /// Exports run slices: fetches each alert's window of candles, writes the bucketed slices,
 /// coverage and a sealed manifest, and publishes the run atomically. Rejects with a coded error
-/// (`INVALID_CONFIG`, `INVALID_ALERTS`, `CLICKHOUSE_*`, `IO`, `RUN_EXISTS`, `RUN_LOCKED`, `CANCELLED`, `INTERNAL`).
+/// (`INVALID_CONFIG`, `INVALID_ALERTS`, `CLICKHOUSE_*`, `IO`, `RUN_EXISTS`, `RUN_LOCKED`, `CORPUS_STALE`, `CANCELLED`, `INTERNAL`).
 #[napi(
     ts_args_type = "config: LakeRunSliceExportConfig, options?: { onProgress?: (event: LakeProgressEvent) => void; signal?: AbortSignal }",
     ts_return_type = "Promise<LakeExportResult>"

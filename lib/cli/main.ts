@@ -11,7 +11,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { configFacts } from '#native';
 import { connectionOf, redactUrl, type ConnectionFlags } from './clickhouse-env.js';
 import { SIGNAL_EXIT, watchInterrupts } from './interrupt.js';
-import { FORMATS, renderCorpus, renderSummary, renderVerify, summaryOf, type Format } from './output.js';
+import { FORMATS, renderCorpus, renderCorpusStatus, renderSummary, renderVerify, summaryOf, type Format } from './output.js';
 import { progressBar } from './progress-bar.js';
 import type { ExportCallOptions } from '../service.js';
 import { generateRunId } from './run-id.js';
@@ -93,6 +93,7 @@ interface ExportFlags extends ConnectionFlags {
   overwrite?: boolean;
   concurrency?: number;
   source?: 'clickhouse' | 'corpus';
+  requireFresh?: boolean;
 }
 
 interface CorpusFlags extends ConnectionFlags {
@@ -116,6 +117,25 @@ function readMints(path: string): string[] {
   } catch (err) {
     throw new UsageError(`--mints: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+}
+
+/** The corpus config of `export-corpus` and `corpus-status` from their flags. */
+function corpusConfig(command: string, flags: CorpusFlags, env: NodeJS.ProcessEnv) {
+  requireFlags(command, flags, [['interval', '--interval'], ['dateFrom', '--date-from'], ['dateTo', '--date-to']]);
+  return {
+    data_root: flags.dataRoot,
+    interval: flags.interval!,
+    date_from: flags.dateFrom!,
+    date_to: flags.dateTo!,
+    chain: flags.chain,
+    compression: flags.compression,
+    target_file_mb: flags.targetFileMb,
+    mint_filter: flags.mints ? readMints(flags.mints) : undefined,
+    buckets: flags.buckets,
+    overwrite: flags.overwrite,
+    concurrency: flags.concurrency,
+    clickhouse: connectionOf(env, flags),
+  };
 }
 
 /** What a command needs from the process: streams and environment (injectable for in-process tests). */
@@ -190,10 +210,12 @@ Exit codes: 0 success, 1 export or verification failure, 2 usage error (a flag o
       new Option('--source <source>', dflt('read candles from ClickHouse or from the lake\'s own sealed corpus (see export-corpus)', F.source.default))
         .choices(F.source.values),
     )
+    .option('--require-fresh', 'with --source corpus: refuse (CORPUS_STALE) days whose candles changed in ClickHouse since they were sealed')
     .exitOverride()
     .action(async (flags: ExportFlags) => {
       requireFlags('export-run-slices', flags, [['interval', '--interval'], ['window', '--window'], ['alerts', '--alerts']]);
-      const clickhouse = flags.source === 'corpus' ? undefined : connectionOf(io.env, flags);
+      // A run from the corpus needs the server only to check freshness.
+      const clickhouse = flags.source === 'corpus' && !flags.requireFresh ? undefined : connectionOf(io.env, flags);
       const service = await loadService();
       const result = await withExportSession(io, (opts) =>
         service.exportRunSlices(
@@ -213,6 +235,7 @@ Exit codes: 0 success, 1 export or verification failure, 2 usage error (a flag o
             overwrite: flags.overwrite,
             concurrency: flags.concurrency,
             source: flags.source,
+            require_fresh: flags.requireFresh,
           },
           opts,
         ),
@@ -232,30 +255,28 @@ Exit codes: 0 success, 1 export or verification failure, 2 usage error (a flag o
     .option('--overwrite', 're-export days that are already sealed and intact')
     .exitOverride()
     .action(async (flags: CorpusFlags) => {
-      requireFlags('export-corpus', flags, [['interval', '--interval'], ['dateFrom', '--date-from'], ['dateTo', '--date-to']]);
-      const clickhouse = connectionOf(io.env, flags);
-      const mintFilter = flags.mints ? readMints(flags.mints) : undefined;
+      const config = corpusConfig('export-corpus', flags, io.env);
       const service = await loadService();
-      const result = await withExportSession(io, (opts) =>
-        service.exportCorpus(
-          {
-            data_root: flags.dataRoot,
-            interval: flags.interval!,
-            date_from: flags.dateFrom!,
-            date_to: flags.dateTo!,
-            chain: flags.chain,
-            compression: flags.compression,
-            target_file_mb: flags.targetFileMb,
-            mint_filter: mintFilter,
-            buckets: flags.buckets,
-            overwrite: flags.overwrite,
-            concurrency: flags.concurrency,
-            clickhouse,
-          },
-          opts,
-        ),
-      );
+      const result = await withExportSession(io, (opts) => service.exportCorpus(config, opts));
       io.stdout.write(renderCorpus(result, flags.format));
+    });
+
+  const corpusStatus = lake
+    .command('corpus-status')
+    .description('for each UTC day in [--date-from, --date-to): missing, fresh, stale (ClickHouse changed since it was sealed), damaged, or unknown; writes nothing')
+    .option('--interval <interval>', 'required: candle interval, e.g. 1m')
+    .option('--date-from <date>', 'required: first UTC day, YYYY-MM-DD')
+    .option('--date-to <date>', 'required: day after the last one, YYYY-MM-DD (exclusive)')
+    .option('--data-root <dir>', 'directory holding lake/', 'data')
+    .option('--chain <chain>', dflt('chain', F.chain))
+    .option('--mints <file>', 'the mint filter the corpus was exported with, one per line')
+    .option('--buckets <range>', 'the bucket range (shard) to check, e.g. 00-3f');
+  withServerOptions(corpusStatus)
+    .exitOverride()
+    .action(async (flags: CorpusFlags) => {
+      const config = corpusConfig('corpus-status', flags, io.env);
+      const service = await loadService();
+      io.stdout.write(renderCorpusStatus(await service.corpusStatus(config), flags.format));
     });
 
   lake
@@ -299,7 +320,7 @@ function scrub(message: string, secrets: string[]): string {
 
 /** `quantbot lake <command> --help`, for the command the user was running. */
 function helpHint(argv: string[]): string {
-  const sub = argv[0] === 'lake' && ['export-run-slices', 'export-corpus', 'verify'].includes(argv[1] ?? '') ? ` ${argv[1]}` : '';
+  const sub = argv[0] === 'lake' && ['export-run-slices', 'export-corpus', 'corpus-status', 'verify'].includes(argv[1] ?? '') ? ` ${argv[1]}` : '';
   return argv[0] === 'lake' ? `quantbot lake${sub} --help` : 'quantbot --help';
 }
 

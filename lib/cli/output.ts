@@ -1,6 +1,6 @@
 /** Rendering the export summary and verify reports as table, JSON or CSV. */
 import type { LakeVerifyReport } from '#native';
-import type { LakeCorpusExportResult, LakeExportResult } from '../schemas.js';
+import type { LakeCorpusExportResult, LakeCorpusStatus, LakeExportResult } from '../schemas.js';
 
 /** Output formats of the CLI. */
 export const FORMATS = ['table', 'json', 'csv'] as const;
@@ -59,13 +59,27 @@ export function renderVerify(report: LakeVerifyReport, format: Format): string {
   );
 }
 
-/** A corpus export's days in the chosen format. */
-export function renderCorpus(result: LakeCorpusExportResult, format: Format): string {
-  if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
-  const cols = ['date', 'status', 'sealed', 'files', 'rows', 'bytes', 'dir'] as const;
-  const rows = result.days.map((d) => cols.map((c) => String(d[c])));
+/** Rows of records as CSV or an aligned table (columns in `cols` order), ending with a newline. */
+function renderRows<T>(records: readonly T[], cols: ReadonlyArray<keyof T & string>, format: 'table' | 'csv', footer: string): string {
+  const rows = records.map((d) => cols.map((c) => String(d[c])));
   if (format === 'csv') return [cols.join(','), ...rows.map((r) => r.map(csvCell).join(','))].join('\n') + '\n';
   const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(cols), ...rows.map(line), `corpus: ${result.corpus_dir}  rows fetched: ${result.rows_fetched}`].join('\n') + '\n';
+  return [line(cols), ...rows.map(line), footer].join('\n') + '\n';
+}
+
+/** A corpus export's days in the chosen format. */
+export function renderCorpus(result: LakeCorpusExportResult, format: Format): string {
+  if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
+  const cols = ['date', 'status', 'reason', 'sealed', 'files', 'rows', 'bytes', 'dir', 'detail'] as const;
+  return renderRows(result.days, cols, format, `corpus: ${result.corpus_dir}  rows fetched: ${result.rows_fetched}`);
+}
+
+/** Where each corpus day stands, in the chosen format. */
+export function renderCorpusStatus(status: LakeCorpusStatus, format: Format): string {
+  if (format === 'json') return `${JSON.stringify(status, null, 2)}\n`;
+  const counts = new Map<string, number>();
+  for (const d of status.days) counts.set(d.state, (counts.get(d.state) ?? 0) + 1);
+  const summary = [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
+  return renderRows(status.days, ['date', 'state', 'detail', 'dir'] as const, format, `corpus: ${status.corpus_dir}  ${summary}`);
 }

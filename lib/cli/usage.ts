@@ -27,6 +27,7 @@ const FLAG_OF: Record<string, string> = {
   overwrite: '--overwrite',
   concurrency: '--concurrency',
   source: '--source',
+  require_fresh: '--require-fresh',
   date_from: '--date-from',
   date_to: '--date-to',
   mint_filter: '--mints',
