@@ -14,6 +14,7 @@ const opt = (name, dflt) => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const SCALE = args.includes('--scale');
+const FRESHNESS = args.includes('--freshness');
 const ROWS = Number(opt('--rows', SCALE ? '100000000' : '10000000'));
 const TOKENS = Number(opt('--tokens', '5000'));
 const RUNS = Number(opt('--runs', SCALE ? '1' : '3'));
@@ -91,6 +92,13 @@ const SHAPES = {
     ORDER BY token_address, timestamp FORMAT RowBinary`,
   orderBySha1: `SELECT ${SELECT_LIST} FROM bench.ohlcv_candles FINAL WHERE chain = 'solana' AND interval_seconds = 60
     ORDER BY substring(SHA1(token_address), 1, 1), token_address, timestamp FORMAT RowBinary`,
+  // The corpus freshness check of every day the table holds: the query source/clickhouse/fingerprint.rs sends.
+  fingerprint: `SELECT q_day, lower(hex(substring(SHA1(q_mint), 1, 1))) AS q_bucket, sum(q_n), max(q_v),
+    lower(hex(groupBitXor(cityHash64(q_mint, q_n, q_v)))) FROM (SELECT intDiv(toUInt32(timestamp), 86400) AS q_day,
+    token_address AS q_mint, count() AS q_n, toString(max(\`ingested_at\`)) AS q_v FROM bench.ohlcv_candles FINAL
+    WHERE chain = 'solana' AND interval_seconds = 60 AND timestamp >= toDateTime(${T0})
+    AND timestamp < toDateTime(${T0 + 31 * 86400}) GROUP BY q_day, q_mint) GROUP BY q_day, q_bucket
+    ORDER BY q_day, q_bucket FORMAT TabSeparated`,
 };
 
 /** A query shape streamed by curl to /dev/null, best of `runs`, with the server's peak memory; `unlimited` lifts
@@ -318,8 +326,33 @@ ${await machine()}`;
   writeSection('scale', text);
 }
 
+/** What checking a corpus's freshness costs the server, against the export's own read of the same rows. */
+async function freshnessRun() {
+  const rows = await load();
+  const lines = [];
+  for (const mode of MODES) {
+    pin(mode === 'pinned');
+    log(`${mode}: floor and fingerprint query`);
+    const floor = await curlShape('floor');
+    const fp = await curlShape('fingerprint');
+    pin(false);
+    lines.push(`| ${mode === 'pinned' ? 'pinned (server on CPU 0, curl on CPU 1)' : 'shared'} | ${fmt(floor.seconds)} s, server peak ${fmt(floor.memMib, 0)} MiB | ${fmt(fp.seconds)} s, server peak ${fmt(fp.memMib, 0)} MiB, ${fp.bytes} bytes of answer | **${fmt(fp.seconds / floor.seconds)}x** |`);
+  }
+  const stamp = `Last run: \`npm run bench -- --freshness --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 0)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles, ${Math.ceil((PER_TOKEN * 60) / 86400)} days), best of ${RUNS}.`;
+  const text = `${stamp}
+
+| mode | floor: the export's read of every row (\`FINAL\`, Native, curl) | fingerprint of every day (what a corpus re-run and \`corpus-status\` ask) | fingerprint / floor (time) |
+|---|---|---|---|
+${lines.join('\n')}
+
+${await machine()}`;
+  console.log(text);
+  writeSection('freshness', text);
+}
+
 try {
-  if (SCALE) await scaleRun();
+  if (FRESHNESS) await freshnessRun();
+  else if (SCALE) await scaleRun();
   else await mainRun();
 } finally {
   if (pinned) pin(false);
