@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'target/', 'node_modules/', 'index.js', 'index.d.ts', 'npm/', '.test-output/'] },
+  { ignores: ['dist/', 'target/', 'node_modules/', 'index.js', 'index.d.ts', 'npm/', '.test-output/', '.tools/', 'pack/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
