@@ -26,6 +26,10 @@ npx eslint .
 step "compile TypeScript (dist/, used by the CLI tests)"
 npx tsc -p tsconfig.build.json
 
+step "npm tarballs (release addon for glibc 2.17, used by the install test)"
+npm run pack -- .test-output/pack
+export QUANTBOT_REQUIRE_PACK=1 QUANTBOT_PACK_DIR="$PWD/.test-output/pack"
+
 step "ClickHouse (throwaway server on loopback)"
 server_env=$(bash scripts/clickhouse-server.sh start)
 eval "$server_env"
