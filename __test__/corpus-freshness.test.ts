@@ -131,6 +131,18 @@ describe('a corpus that follows its source', () => {
     for (const p of data) expect(b.get(p)?.equals(a.get(p)!), p).toBe(true);
   });
 
+  it('fingerprints every batch of a longer range (the next batch\'s asked for while one streams)', async () => {
+    const cfg = { ...config, data_root: join(work, 'long'), date_to: '2021-01-11' };
+    const r = await exportCorpus(cfg);
+    expect(r.days).toHaveLength(10);
+    for (const d of r.days) {
+      const m = JSON.parse(readFileSync(join(d.dir, 'manifest.json'), 'utf8'));
+      const candles = Object.values(m.source_fingerprint.buckets as Record<string, { candles: number }>).reduce((n, b) => n + b.candles, 0);
+      expect(candles, d.date).toBe(m.outputs.rows);
+    }
+    expect((await corpusStatus(cfg)).days.every((d) => d.state === 'fresh')).toBe(true);
+  });
+
   it('never says fresh without the server: unreachable is unknown, and the disk still speaks', async () => {
     const root2 = join(work, 'unknown');
     const cfg = { ...config, data_root: root2, date_to: '2021-01-03' };
