@@ -146,9 +146,6 @@ pub struct CorpusExportResult {
     pub duration_ms: u64,
 }
 
-/// Source fingerprints by day.
-type Fingerprints = std::collections::BTreeMap<NaiveDate, SourceFingerprint>;
-
 /// Everything the days of one export share.
 struct Export {
     settings: CorpusSettings,
@@ -267,16 +264,13 @@ impl Export {
     /// Exports a run of consecutive days with one query. The first day is written as its rows arrive; the others
     /// are parked and written after. Each day is sealed before the next is written: a failure keeps the days
     /// before it.
-    /// `prints`: the source's fingerprints of the batch's days, taken before this batch's rows are read.
-    async fn export_batch(
-        self: &Arc<Self>,
-        batch: &[NaiveDate],
-        mut prints: Fingerprints,
-    ) -> Result<Vec<Written>> {
+    async fn export_batch(self: &Arc<Self>, batch: &[NaiveDate]) -> Result<Vec<Written>> {
         self.cancel.check()?;
         self.progress.phase(Phase::Exporting, None);
         let first = day_bounds_s(batch[0])?;
         let last = day_bounds_s(batch[batch.len() - 1])?;
+        // Before the rows: a change between the two makes the day look stale later, never fresh when it is not.
+        let mut prints = self.fingerprints(batch).await?;
         let request = Arc::new(self.request((first.0, last.1)).await?);
         let target = self.prepare(batch[0]).await?;
         let root = target.root().to_owned();
@@ -319,7 +313,10 @@ impl Export {
     }
 
     /// The source's fingerprints of `days` for this export's selection.
-    async fn fingerprints(&self, days: &[NaiveDate]) -> Result<Fingerprints> {
+    async fn fingerprints(
+        &self,
+        days: &[NaiveDate],
+    ) -> Result<std::collections::BTreeMap<NaiveDate, SourceFingerprint>> {
         current_fingerprints(
             &self.source,
             days,
@@ -426,24 +423,6 @@ fn selection_of(settings: &CorpusSettings) -> Selection {
     }
 }
 
-/// A spawned task that is aborted when the export stops early (an error, a cancel) instead of running on.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> AbortOnDrop<Result<T>> {
-    async fn join(mut self) -> Result<T> {
-        let handle = &mut self.0;
-        handle
-            .await
-            .map_err(|e| LakeError::internal(format!("the fingerprint task stopped: {e}")))?
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 fn day_bounds_s(day: NaiveDate) -> Result<(u32, u32)> {
     let start = day
         .and_hms_opt(0, 0, 0)
@@ -545,7 +524,6 @@ pub async fn export_corpus(
     let to_do = states.iter().filter(|s| s.outcome.is_none()).count();
     export.progress.days_planned(to_do as u64);
     export.progress.phase(Phase::Exporting, None);
-    let mut batches = Vec::new();
     let mut i = 0;
     while i < states.len() {
         if states[i].outcome.is_some() {
@@ -553,31 +531,9 @@ pub async fn export_corpus(
             continue;
         }
         let end = batch_end(&states, i);
-        batches.push(i..end);
-        i = end;
-    }
-    let days_of = |r: &std::ops::Range<usize>| -> Vec<NaiveDate> {
-        states[r.clone()].iter().map(|s| s.day).collect()
-    };
-    let batch_days: Vec<Vec<NaiveDate>> = batches.iter().map(days_of).collect();
-    // A batch's fingerprints must be taken before its rows are read (a change in between then looks stale later,
-    // never fresh), not right before: the next batch's are asked for while this one streams, so the server
-    // answers them on its spare core instead of the export waiting for them.
-    let fingerprint = |days: &[NaiveDate]| {
-        let (export, days) = (export.clone(), days.to_vec());
-        AbortOnDrop(tokio::spawn(
-            async move { export.fingerprints(&days).await },
-        ))
-    };
-    let mut next = batch_days.first().map(|d| fingerprint(d));
-    for (k, range) in batches.into_iter().enumerate() {
-        let prints = match next.take() {
-            Some(task) => task.join().await?,
-            None => Fingerprints::new(),
-        };
-        next = batch_days.get(k + 1).map(|d| fingerprint(d));
-        let written = export.export_batch(&batch_days[k], prints).await?;
-        for (state, written) in states[range].iter_mut().zip(written) {
+        let batch: Vec<NaiveDate> = states[i..end].iter().map(|s| s.day).collect();
+        let written = export.export_batch(&batch).await?;
+        for (state, written) in states[i..end].iter_mut().zip(written) {
             stats += written.stats;
             state.outcome = Some(DayOutcome {
                 date: day_label(state.day),
@@ -592,6 +548,7 @@ pub async fn export_corpus(
                 sealed: written.sealed,
             });
         }
+        i = end;
     }
     export.progress.phase(Phase::Done, None);
     Ok(CorpusExportResult {
