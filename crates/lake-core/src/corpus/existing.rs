@@ -4,11 +4,17 @@
 
 use std::path::Path;
 
+use chrono::NaiveDate;
+
+use super::config::CorpusSettings;
+use super::{manifest_name, selection_of};
 use crate::error::Result;
 use crate::lake::day_manifest::{DayManifest, Selection};
 use crate::lake::layout::bucket_of_day_path;
+use crate::lake::layout::day_dir_name;
 use crate::lake::manifest_reader::{read_manifest, Manifest};
 use crate::lake::verify::verify_manifest;
+use crate::task::blocking::blocking;
 
 /// What an earlier export left for a day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +27,35 @@ pub(crate) enum Previous {
     Damaged(String),
     /// Intact, but made with another chain or selection.
     OtherSelection,
+}
+
+/// What an earlier export left for each day of `settings`, in order.
+pub(crate) async fn previous_days(settings: &CorpusSettings) -> Result<Vec<(NaiveDate, Previous)>> {
+    let corpus_dir = settings.interval_dir();
+    let (name, selection) = (manifest_name(settings), selection_of(settings));
+    let mut found = Vec::with_capacity(settings.days.len());
+    for &day in &settings.days {
+        let (dir, name, chain, selection) = (
+            corpus_dir.join(day_dir_name(day)),
+            name.clone(),
+            settings.chain.clone(),
+            selection.clone(),
+        );
+        found.push((
+            day,
+            blocking(move || previous(&dir, &name, &chain, &selection)).await?,
+        ));
+    }
+    Ok(found)
+}
+
+/// The sealed days whose freshness the server can tell: those with a fingerprint.
+pub(crate) fn fingerprinted(found: &[(NaiveDate, Previous)]) -> Vec<NaiveDate> {
+    found
+        .iter()
+        .filter(|(_, p)| matches!(p, Previous::Sealed(m) if m.source_fingerprint.is_some()))
+        .map(|(d, _)| *d)
+        .collect()
 }
 
 /// Reads the day's manifest `manifest_name` (the day's own or this shard's) and checks it.

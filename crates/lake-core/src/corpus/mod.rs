@@ -50,7 +50,7 @@ use batch::{ParkedDays, ParkingSink, MAX_BATCH_DAYS};
 use bucket_filter::BucketFilter;
 use config::CorpusSettings;
 use day_target::DayTarget;
-use existing::{previous, Previous};
+use existing::{fingerprinted, previous_days, Previous};
 
 /// What happened to one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,10 +194,6 @@ impl Export {
             progress: Progress::new(hooks.progress),
             settings,
         })
-    }
-
-    fn manifest_name(&self) -> String {
-        manifest_name(&self.settings)
     }
 
     /// The manifest of a day before its files are known.
@@ -447,20 +443,8 @@ struct DayState {
 /// Where each day stands before the export; days to skip already have their outcome. Sealed days are checked
 /// against the server's fingerprints of their selection.
 async fn survey(export: &Export) -> Result<Vec<DayState>> {
-    let manifest_name = export.manifest_name();
-    let mut found = Vec::with_capacity(export.settings.days.len());
-    for &day in &export.settings.days {
-        let day_dir = export.corpus_dir.join(day_dir_name(day));
-        let (chain, selection) = (export.settings.chain.clone(), export.selection.clone());
-        let name = manifest_name.clone();
-        let prev = blocking(move || previous(&day_dir, &name, &chain, &selection)).await?;
-        found.push((day, prev));
-    }
-    let to_check: Vec<NaiveDate> = found
-        .iter()
-        .filter(|(_, p)| matches!(p, Previous::Sealed(m) if m.source_fingerprint.is_some()))
-        .map(|(d, _)| *d)
-        .collect();
+    let found = previous_days(&export.settings).await?;
+    let to_check = fingerprinted(&found);
     let now = if export.settings.overwrite {
         Default::default()
     } else {

@@ -4,17 +4,13 @@
 
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
-
 use super::config::CorpusSettings;
-use super::existing::{previous, Previous};
-use super::{manifest_name, selection_of};
+use super::existing::{fingerprinted, previous_days, Previous};
 use crate::error::Result;
 use crate::lake::fingerprint::{freshness, Freshness};
 use crate::lake::layout::{day_dir_name, day_label};
 use crate::source::clickhouse::fingerprint::current_fingerprints;
 use crate::source::clickhouse::CandleSource;
-use crate::task::blocking::blocking;
 
 /// Where a day stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,25 +65,8 @@ pub struct CorpusStatusReport {
 /// Checks every day of `settings` against the disk and the server; writes nothing.
 pub async fn corpus_status(settings: CorpusSettings) -> Result<CorpusStatusReport> {
     let corpus_dir = settings.interval_dir();
-    let (name, selection) = (manifest_name(&settings), selection_of(&settings));
-    let mut found: Vec<(NaiveDate, Previous)> = Vec::with_capacity(settings.days.len());
-    for &day in &settings.days {
-        let (dir, name, chain, selection) = (
-            corpus_dir.join(day_dir_name(day)),
-            name.clone(),
-            settings.chain.clone(),
-            selection.clone(),
-        );
-        found.push((
-            day,
-            blocking(move || previous(&dir, &name, &chain, &selection)).await?,
-        ));
-    }
-    let to_check: Vec<NaiveDate> = found
-        .iter()
-        .filter(|(_, p)| matches!(p, Previous::Sealed(m) if m.source_fingerprint.is_some()))
-        .map(|(d, _)| *d)
-        .collect();
+    let found = previous_days(&settings).await?;
+    let to_check = fingerprinted(&found);
     // A server that cannot be asked makes the sealed days unknown, never fresh; the disk's answers still stand.
     let now = if to_check.is_empty() {
         Ok(Default::default())

@@ -5,11 +5,8 @@ use crate::error::Result;
 
 use super::connection::Connection;
 use super::native::decode_strings;
-use super::sql::sql_string;
+use super::sql::{mint_filter_clauses, sql_string};
 use super::table_schema::TableSchema;
-
-/// Most mints named in one discovery query's filter; keeps the SQL far below `max_query_size`.
-const FILTER_CHUNK: usize = 2000;
 
 /// Sorted distinct mints with candles of `chain`/`interval_s` in `[start_s, end_s)`, optionally only those in
 /// `filter` (sorted).
@@ -21,16 +18,9 @@ pub async fn mints_in_range(
     (start_s, end_s): (u32, u32),
     filter: Option<&[String]>,
 ) -> Result<Vec<String>> {
-    let chunks: Vec<Option<&[String]>> = match filter {
-        None => vec![None],
-        Some(list) => list.chunks(FILTER_CHUNK).map(Some).collect(),
-    };
     let mut mints = Vec::new();
-    for chunk in chunks {
-        let in_list = chunk.map_or(String::new(), |c| {
-            let names: Vec<String> = c.iter().map(|m| sql_string(m)).collect();
-            format!(" AND token_address IN ({})", names.join(", "))
-        });
+    for clause in mint_filter_clauses(filter) {
+        let in_list = clause.map_or(String::new(), |c| format!(" AND {c}"));
         let sql = format!(
             "SELECT DISTINCT {} AS q_mint FROM {} WHERE chain = {} AND interval_seconds = {interval_s} \
              AND timestamp >= toDateTime({start_s}) AND timestamp < toDateTime({end_s}){in_list} ORDER BY q_mint",

@@ -18,11 +18,8 @@ use crate::spec::bucket_range::BucketRange;
 
 use super::connection::Connection;
 use super::fetch::CandleSource;
-use super::sql::sql_string;
+use super::sql::{mint_filter_clauses, sql_string};
 use super::table_schema::TableSchema;
-
-/// Most mints named in one query's filter; keeps the SQL far below `max_query_size`.
-const FILTER_CHUNK: usize = 2000;
 
 /// The bucket summaries of every day in `[start_s, end_s)` that has candles of `chain`/`interval_s`, only of the
 /// mints in `filter` when one is given. Days without candles are absent.
@@ -34,10 +31,6 @@ pub async fn day_prints(
     (start_s, end_s): (u32, u32),
     filter: Option<&[String]>,
 ) -> Result<BTreeMap<NaiveDate, BucketPrints>> {
-    let chunks: Vec<Option<&[String]>> = match filter {
-        None => vec![None],
-        Some(list) => list.chunks(FILTER_CHUNK).map(Some).collect(),
-    };
     let version = schema
         .version_column
         .as_deref()
@@ -48,7 +41,7 @@ pub async fn day_prints(
         ("", "uniqExact(timestamp)")
     };
     let mut days: BTreeMap<NaiveDate, BucketPrints> = BTreeMap::new();
-    for chunk in chunks {
+    for clause in mint_filter_clauses(filter) {
         let mut filters = vec![
             format!("chain = {}", sql_string(chain)),
             format!("interval_seconds = {interval_s}"),
@@ -56,10 +49,7 @@ pub async fn day_prints(
             format!("timestamp < toDateTime({end_s})"),
         ];
         filters.extend(schema.not_null_filter());
-        if let Some(c) = chunk {
-            let names: Vec<String> = c.iter().map(|m| sql_string(m)).collect();
-            filters.push(format!("token_address IN ({})", names.join(", ")));
-        }
+        filters.extend(clause);
         let sql = format!(
             "SELECT q_day, lower(hex(substring(SHA1(q_mint), 1, 1))) AS q_bucket, sum(q_n), max(q_v), \
              lower(hex(groupBitXor(cityHash64(q_mint, q_n, q_v)))) \

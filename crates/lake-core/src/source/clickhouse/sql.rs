@@ -27,6 +27,24 @@ pub const MAX_IN_LIST: usize = 10_000;
 /// Candle slots (rows at most) per query: bounds what a server that sorts must hold for one query.
 pub const MAX_QUERY_SLOTS: u64 = 1_000_000;
 
+/// Most mints named in one mint-list filter; keeps the SQL far below `max_query_size`.
+const MINT_FILTER_CHUNK: usize = 2000;
+
+/// `token_address IN (…)` for each chunk of `filter` (one query per chunk), or a single `None` (one query, every
+/// mint) without a filter.
+pub fn mint_filter_clauses(filter: Option<&[String]>) -> Vec<Option<String>> {
+    match filter {
+        None => vec![None],
+        Some(list) => list
+            .chunks(MINT_FILTER_CHUNK)
+            .map(|c| {
+                let names: Vec<String> = c.iter().map(|m| sql_string(m)).collect();
+                Some(format!("token_address IN ({})", names.join(", ")))
+            })
+            .collect(),
+    }
+}
+
 /// A single-quoted ClickHouse string literal: backslash, quote and control characters escaped.
 pub fn sql_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
