@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportRunSlices, verifyLakeDir, type LakeProgressEvent } from '#native';
@@ -7,6 +7,7 @@ import { duck, dlit } from './support/duckdb.js';
 import { rejection } from './support/errors.js';
 import { MINTS, T0, bucketOf, useCandleFixture, expectedCandles, windowOf, type Candle } from './support/fixture.js';
 import { coverageRows, filesUnder, runConfig, sliceRows, tempDir } from './support/lake.js';
+import { lakeRoots, type LakeRoot } from './support/roots.js';
 
 const PRE = 10;
 const POST = 20;
@@ -49,11 +50,19 @@ function independentCoverage(candles: Candle[], alerts: typeof ALERTS, strict?: 
   });
 }
 
-describe('exportRunSlices end to end', () => {
+/** Directories (runs) directly under `<root>/lake/runs`, hidden names (locks, staging) aside. */
+function runsIn(lake: LakeRoot, root: string): string[] {
+  const top = lake.list(`${root}/lake/runs`).map((p) => p.split('/')[0]!);
+  return [...new Set(top)].filter((n) => !n.startsWith('.') && n.startsWith('run_id=')).sort();
+}
+
+describe.each(lakeRoots())('exportRunSlices end to end ($kind)', (lake) => {
   let db: string;
   let work: string;
   let csvPath: string;
   let allCandles: Candle[];
+  /** The first test's coverage table, which the alerts-format variants must reproduce. */
+  let reference: string;
 
   const fixture = useCandleFixture('e2e');
   beforeAll(async () => {
@@ -68,14 +77,16 @@ describe('exportRunSlices end to end', () => {
   });
 
   it('writes exactly the window candles, bucketed, with coverage and a sealed manifest', async () => {
-    const root = join(work, 'csv');
+    const root = lake.fresh('csv');
     const result = await exportRunSlices(runConfig(db, root, csvPath));
-    const runDir = join(root, 'lake', 'runs', 'run_id=run-1');
+    const runDir = `${root}/lake/runs/run_id=run-1`;
     expect(result.run_dir).toBe(runDir);
-    expect(result.manifest_path).toBe(join(runDir, 'manifest.json'));
-    expect(result.coverage_path).toBe(join(runDir, 'outputs', 'coverage.parquet'));
+    expect(result.manifest_path).toBe(`${runDir}/manifest.json`);
+    expect(result.coverage_path).toBe(`${runDir}/outputs/coverage.parquet`);
+    const local = await lake.local(runDir);
+    reference = join(local, 'outputs/coverage.parquet');
 
-    const rows = await sliceRows(runDir);
+    const rows = await sliceRows(local);
     expect(rows.map(({ mint_bucket: _b, interval_s: _i, ...c }) => c)).toEqual(allCandles);
     expect(rows.every((r) => r.interval_s === 60 && r.mint_bucket === bucketOf(r.mint))).toBe(true);
     expect(rows.some((r) => r.close === 777.5)).toBe(true); // the re-ingested version won
@@ -84,11 +95,11 @@ describe('exportRunSlices end to end', () => {
     expect(result.rows_fetched).toBeGreaterThanOrEqual(allCandles.length);
     expect(result.rows_fetched).toBeLessThanOrEqual(allCandles.length * 3);
 
-    const coverage = await coverageRows(result.coverage_path);
+    const coverage = await coverageRows(join(local, 'outputs/coverage.parquet'));
     expect(coverage).toEqual(independentCoverage(allCandles, ALERTS));
     expect(coverage.find((c) => c.alert_id === 'a5')!.status).toBe('insufficient');
 
-    const manifest = JSON.parse(readFileSync(result.manifest_path, 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(local, 'manifest.json'), 'utf8'));
     expect(manifest).toEqual(result.manifest);
     expect(Object.keys(manifest)).toEqual([
       'lake_version', 'run_id', 'created_at', 'exporter', 'inputs', 'slice_spec', 'outputs', 'coverage', 'files', 'stats', 'seal',
@@ -99,7 +110,7 @@ describe('exportRunSlices end to end', () => {
     const out = manifest.outputs['slices/ohlcv/interval=1m/window=pre10_post20'];
     const buckets = [...new Set(rows.map((r) => r.mint_bucket))].sort();
     expect(out).toEqual({ mint_buckets: buckets, files: buckets.length, rows: allCandles.length });
-    const dirs = readdirSync(join(runDir, 'slices/ohlcv/interval=1m/window=pre10_post20')).sort();
+    const dirs = readdirSync(join(local, 'slices/ohlcv/interval=1m/window=pre10_post20')).sort();
     expect(dirs).toEqual(buckets.map((b) => `mint_bucket=${b}`));
     expect(manifest.inputs.source_snapshot.clickhouse.database).toBe(db);
     expect(manifest.coverage).toMatchObject({ kept_events: ALERTS.length, dropped_events: 0 });
@@ -111,7 +122,7 @@ describe('exportRunSlices end to end', () => {
     expect(report).toMatchObject({ ok: true, problems: [] });
     expect(report.files_checked).toBe(buckets.length + 2);
 
-    const stored = await duck(`SELECT alert_id, mint, ts_ms FROM read_parquet(${dlit(join(runDir, 'inputs/alerts.parquet'))})`);
+    const stored = await duck(`SELECT alert_id, mint, ts_ms FROM read_parquet(${dlit(join(local, 'inputs/alerts.parquet'))})`);
     expect(stored.map((r) => [r.alert_id, r.mint, Number(r.ts_ms)])).toEqual(ALERTS.map((a) => [a.id, a.mint, a.tsMs]));
   });
 
@@ -122,36 +133,36 @@ describe('exportRunSlices end to end', () => {
       seconds: `SELECT alert_id AS id, mint AS token_address, ms // 1000 AS timestamp FROM (VALUES ${values}) t(alert_id, mint, ms)`,
       timestamp: `SELECT alert_id, mint, make_timestamp(ms * 1000) AS ts FROM (VALUES ${values}) t(alert_id, mint, ms)`,
     };
-    const reference = await coverageRows(join(work, 'csv/lake/runs/run_id=run-1/outputs/coverage.parquet'));
+    const want = await coverageRows(reference);
     for (const [name, select] of Object.entries(variants)) {
       const path = join(work, `alerts-${name}.parquet`);
       await duck(`COPY (${select}) TO ${dlit(path)} (FORMAT parquet)`);
-      const root = join(work, `pq-${name}`);
-      const result = await exportRunSlices(runConfig(db, root, path));
+      const result = await exportRunSlices(runConfig(db, lake.fresh(`pq-${name}`), path));
+      const local = await lake.local(result.run_dir);
       // ALERTS times carry sub-minute parts; the seconds variant floors them the same way.
-      expect(await coverageRows(result.coverage_path), name).toEqual(reference);
-      expect(readFileSync(join(result.run_dir, 'inputs/alerts.parquet')).equals(readFileSync(path)), name).toBe(true);
+      expect(await coverageRows(join(local, 'outputs/coverage.parquet')), name).toEqual(want);
+      expect(readFileSync(join(local, 'inputs/alerts.parquet')).equals(readFileSync(path)), name).toBe(true);
     }
   });
 
   it('strict mode drops alerts and their candles, and keeps them in coverage', async () => {
-    const root = join(work, 'strict');
-    const result = await exportRunSlices(runConfig(db, root, csvPath, { strict_coverage: true, min_required_pre: 8, target_total: 26 }));
+    const result = await exportRunSlices(runConfig(db, lake.fresh('strict'), csvPath, { strict_coverage: true, min_required_pre: 8, target_total: 26 }));
+    const local = await lake.local(result.run_dir);
     const expectedCoverage = independentCoverage(allCandles, ALERTS, { minPre: 8, total: 26 });
-    const coverage = await coverageRows(result.coverage_path);
+    const coverage = await coverageRows(join(local, 'outputs/coverage.parquet'));
     expect(coverage).toEqual(expectedCoverage);
     const kept = ALERTS.filter((_, i) => expectedCoverage[i]!.kept);
     expect(kept.length).toBeGreaterThan(0);
     expect(kept.length).toBeLessThan(ALERTS.length);
     const want = await expectedCandles(db, kept.map((a) => windowOf(a.mint, a.tsMs, 60, PRE, POST)));
-    const rows = await sliceRows(result.run_dir);
+    const rows = await sliceRows(local);
     expect(rows.map(({ mint_bucket: _b, interval_s: _i, ...c }) => c)).toEqual(want);
     expect(result.manifest.coverage).toMatchObject({ kept_events: kept.length, dropped_events: ALERTS.length - kept.length, strict: true });
   });
 
   it('reports monotonic progress ending in done', async () => {
     const events: LakeProgressEvent[] = [];
-    await exportRunSlices(runConfig(db, join(work, 'progress'), csvPath), { onProgress: (e) => events.push(e) });
+    await exportRunSlices(runConfig(db, lake.fresh('progress'), csvPath), { onProgress: (e) => events.push(e) });
     await new Promise((r) => setTimeout(r, 50));
     expect(events.length).toBeGreaterThanOrEqual(3);
     const phases = ['loading_alerts', 'exporting', 'finishing', 'sealing', 'done'];
@@ -170,10 +181,10 @@ describe('exportRunSlices end to end', () => {
   });
 
   it('is byte-deterministic whatever the concurrency', async () => {
-    const a = await exportRunSlices(runConfig(db, join(work, 'det-a'), csvPath, { concurrency: 1 }));
-    const b = await exportRunSlices(runConfig(db, join(work, 'det-b'), csvPath, { concurrency: 4 }));
-    const fa = filesUnder(a.run_dir);
-    const fb = filesUnder(b.run_dir);
+    const a = await exportRunSlices(runConfig(db, lake.fresh('det-a'), csvPath, { concurrency: 1 }));
+    const b = await exportRunSlices(runConfig(db, lake.fresh('det-b'), csvPath, { concurrency: 4 }));
+    const fa = filesUnder(await lake.local(a.run_dir));
+    const fb = filesUnder(await lake.local(b.run_dir));
     expect([...fa.keys()]).toEqual([...fb.keys()]);
     for (const [path, bytes] of fa) {
       if (path === 'manifest.json') continue;
@@ -190,7 +201,7 @@ describe('exportRunSlices end to end', () => {
   });
 
   it('refuses an existing run and replaces it atomically on overwrite', async () => {
-    const root = join(work, 'exists');
+    const root = lake.fresh('exists');
     const first = await exportRunSlices(runConfig(db, root, csvPath));
     const err = await rejection(exportRunSlices(runConfig(db, root, csvPath)));
     expect(err.code).toBe('RUN_EXISTS');
@@ -201,14 +212,17 @@ describe('exportRunSlices end to end', () => {
     writeFileSync(smaller, csvOf([{ id: 'only', mint: MINTS[1]!, ts: String(T0 + 300) }]));
     const second = await exportRunSlices(runConfig(db, root, smaller, { overwrite: true }));
     expect(second.run_dir).toBe(first.run_dir);
-    expect((await coverageRows(second.coverage_path)).map((c) => c.alert_id)).toEqual(['only']);
+    const local = await lake.local(second.run_dir);
+    expect((await coverageRows(join(local, 'outputs/coverage.parquet'))).map((c) => c.alert_id)).toEqual(['only']);
     expect((await verifyLakeDir(second.run_dir)).ok).toBe(true);
-    const runs = readdirSync(join(root, 'lake', 'runs')).filter((n) => !n.startsWith('.lock-'));
-    expect(runs).toEqual(['run_id=run-1']);
+    expect(runsIn(lake, root)).toEqual(['run_id=run-1']);
+    // Nothing of the replaced run is left beside the new one, and no hidden debris either.
+    expect(lake.list(second.run_dir).sort()).toEqual(['manifest.json', ...(second.manifest as { files: Array<{ path: string }> }).files.map((f) => f.path)].sort());
+    expect(lake.list(`${root}/lake/runs`).filter((p) => p.startsWith('.') && !p.startsWith('.lock-'))).toEqual([]);
   });
 
   it('rejects bad config and bad alerts with coded errors, before touching the lake', async () => {
-    const root = join(work, 'bad');
+    const root = lake.fresh('bad');
     const cases: Array<[Record<string, unknown>, string, string]> = [
       [{ window: 'pre10' }, 'INVALID_CONFIG', 'pre<N>_post<M>'],
       [{ interval: '0m' }, 'INVALID_CONFIG', 'interval'],
@@ -224,11 +238,11 @@ describe('exportRunSlices end to end', () => {
       expect(err.code, JSON.stringify(patch)).toBe(code);
       expect(err.message, JSON.stringify(patch)).toContain(needle);
     }
-    expect(existsSync(join(root, 'lake', 'runs', 'run_id=run-1'))).toBe(false);
+    expect(runsIn(lake, root)).toEqual([]);
   });
 
   it('maps server failures to codes and publishes nothing', async () => {
-    const root = join(work, 'server-errors');
+    const root = lake.fresh('server-errors');
     const base = runConfig(db, root, csvPath);
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ ...base.clickhouse, port: 1 }, 'CLICKHOUSE_UNREACHABLE'],
@@ -240,16 +254,16 @@ describe('exportRunSlices end to end', () => {
       expect(err.code).toBe(code);
       expect(err.message).not.toContain('wrong-pass-123');
     }
-    const left = existsSync(join(root, 'lake', 'runs')) ? readdirSync(join(root, 'lake', 'runs')) : [];
-    expect(left.filter((n) => !n.startsWith('.lock-'))).toEqual([]);
+    expect(runsIn(lake, root)).toEqual([]);
   });
 
   it('honours compression and rolls files by target_file_mb', async () => {
     // One mint with 30,000 candles: its bucket is larger than 1 MiB uncompressed.
     const mint = 'RollMint111111111111111111111111111111111111';
     await chQuery(
-      `CREATE TABLE ${db}.big AS ${db}.ohlcv_candles`,
+      `CREATE TABLE IF NOT EXISTS ${db}.big AS ${db}.ohlcv_candles`,
     );
+    await chQuery(`TRUNCATE TABLE ${db}.big`);
     await chQuery(
       `INSERT INTO ${db}.big SELECT ${`'${mint}'`}, 'solana', toDateTime(${T0} + number * 60), 60, number, number, number, number, number, ` +
         `toDateTime(1700000000) FROM system.numbers LIMIT 30000`,
@@ -257,10 +271,11 @@ describe('exportRunSlices end to end', () => {
     const alerts = join(work, 'roll.csv');
     writeFileSync(alerts, csvOf([{ id: 'r', mint, ts: String(T0 + 15000 * 60) }]));
     for (const compression of ['zstd', 'snappy', 'none'] as const) {
-      const cfg = runConfig(db, join(work, `codec-${compression}`), alerts, { compression, window: 'pre15000_post15000', target_file_mb: 1 });
+      const cfg = runConfig(db, lake.fresh(`codec-${compression}`), alerts, { compression, window: 'pre15000_post15000', target_file_mb: 1 });
       const r = await exportRunSlices({ ...cfg, clickhouse: { ...cfg.clickhouse!, table: 'big' } });
       const manifest = r.manifest as { files: Array<{ path: string; bytes: number; rows: number }> };
-      const meta = await duck(`SELECT DISTINCT compression FROM parquet_metadata(${dlit(`${r.run_dir}/slices/**/*.parquet`)})`);
+      const local = await lake.local(r.run_dir);
+      const meta = await duck(`SELECT DISTINCT compression FROM parquet_metadata(${dlit(`${local}/slices/**/*.parquet`)})`);
       expect(meta.map((m) => String(m.compression)), compression).toEqual([compression === 'none' ? 'UNCOMPRESSED' : compression.toUpperCase()]);
       expect(r.total_rows).toBe(30000);
       if (compression === 'none') {
@@ -273,14 +288,11 @@ describe('exportRunSlices end to end', () => {
   });
 
   it('verify catches a tampered file', async () => {
-    const root = join(work, 'tamper');
-    const r = await exportRunSlices(runConfig(db, root, csvPath));
+    const r = await exportRunSlices(runConfig(db, lake.fresh('tamper'), csvPath));
     const victim = (r.manifest as { files: Array<{ path: string }> }).files.at(-1)!.path;
-    const copy = join(work, 'victim.bak');
-    copyFileSync(join(r.run_dir, victim), copy);
-    const bytes = readFileSync(join(r.run_dir, victim));
+    const bytes = readFileSync(join(await lake.local(r.run_dir), victim));
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
-    writeFileSync(join(r.run_dir, victim), bytes);
+    lake.put(r.run_dir, victim, bytes);
     const report = await verifyLakeDir(r.run_dir);
     expect(report.ok).toBe(false);
     expect(report.problems.map((p) => [p.kind, p.path])).toContainEqual(['hash', victim]);

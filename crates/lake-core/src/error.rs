@@ -29,6 +29,13 @@ pub enum ErrorCode {
     RunLocked,
     /// A run asked for a fresh corpus (`require_fresh`) and a day it needs is stale or cannot be shown fresh.
     CorpusStale,
+    /// The object store refused the credentials (missing, wrong or not allowed to use the bucket).
+    ObjectStoreAuth,
+    /// The object store's endpoint could not be reached.
+    ObjectStoreUnreachable,
+    /// The object store failed a request for another reason (no such bucket, a conditional write it does
+    /// not support, a server error).
+    ObjectStore,
     /// The caller aborted the export.
     Cancelled,
     /// A bug: an invariant broke or a panic was caught.
@@ -37,7 +44,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidConfig,
         ErrorCode::InvalidAlerts,
         ErrorCode::ClickhouseUnreachable,
@@ -50,6 +57,9 @@ impl ErrorCode {
         ErrorCode::RunExists,
         ErrorCode::RunLocked,
         ErrorCode::CorpusStale,
+        ErrorCode::ObjectStoreAuth,
+        ErrorCode::ObjectStoreUnreachable,
+        ErrorCode::ObjectStore,
         ErrorCode::Cancelled,
         ErrorCode::Internal,
     ];
@@ -69,6 +79,9 @@ impl ErrorCode {
             ErrorCode::RunExists => "RUN_EXISTS",
             ErrorCode::RunLocked => "RUN_LOCKED",
             ErrorCode::CorpusStale => "CORPUS_STALE",
+            ErrorCode::ObjectStoreAuth => "OBJECT_STORE_AUTH",
+            ErrorCode::ObjectStoreUnreachable => "OBJECT_STORE_UNREACHABLE",
+            ErrorCode::ObjectStore => "OBJECT_STORE",
             ErrorCode::Cancelled => "CANCELLED",
             ErrorCode::Internal => "INTERNAL",
         }

@@ -65,6 +65,11 @@ pub fn run_dir_name(run_id: &str) -> String {
     format!("run_id={run_id}")
 }
 
+/// `runs/run_id=<id>`: a run's directory relative to the lake (its keys in an object store).
+pub fn run_rel_dir(run_id: &str) -> String {
+    format!("runs/{}", run_dir_name(run_id))
+}
+
 /// `slices/ohlcv/interval=<i>/window=<w>`: a run's slice directory, relative to the run.
 pub fn slice_dir(interval_spec: &str, window_spec: &str) -> String {
     format!("slices/ohlcv/interval={interval_spec}/window={window_spec}")

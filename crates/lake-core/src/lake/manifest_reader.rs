@@ -52,9 +52,14 @@ impl Manifest {
 
 /// Reads and parses a manifest file: its raw JSON (what the seal covers) and its typed form.
 pub fn read_manifest(path: &Path) -> std::result::Result<(Value, Manifest), ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ManifestError::Missing(e.to_string()))?;
+    let text = std::fs::read(path).map_err(|e| ManifestError::Missing(e.to_string()))?;
+    parse_manifest(&text)
+}
+
+/// Parses a manifest's bytes (as read from disk or an object store): its raw JSON and its typed form.
+pub fn parse_manifest(bytes: &[u8]) -> std::result::Result<(Value, Manifest), ManifestError> {
     let value: Value =
-        serde_json::from_str(&text).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
     let manifest = Manifest::from_value(&value).map_err(ManifestError::Malformed)?;
     Ok((value, manifest))
 }

@@ -8,6 +8,7 @@ pub(crate) mod layout;
 pub(crate) mod manifest;
 pub(crate) mod manifest_reader;
 pub(crate) mod publish;
+pub(crate) mod remote;
 pub(crate) mod run_manifest;
 pub(crate) mod seal;
 pub(crate) mod verify;

@@ -3,6 +3,9 @@
 //! Readers only ever see a complete directory or none. A lock file (flock) keeps two exports of the same
 //! target apart; the kernel drops it when a process dies, so a crash never leaves a stale lock. Debris of a
 //! crashed export (staging or set-aside directories) is cleaned by the next export of the same target.
+//!
+//! A target in an object store is built the same way on local disk (under the lake's work directory) and
+//! published by `lake::remote::commit` under a lease instead of a rename.
 
 use std::fs::{self, File};
 use std::os::unix::io::AsRawFd;
@@ -14,6 +17,10 @@ use crate::error::{ErrorCode, LakeError, Result};
 use crate::lake::hashed_file::write_file;
 use crate::lake::layout::MANIFEST_FILE;
 use crate::lake::manifest::manifest_bytes;
+use crate::lake::remote::block_on;
+use crate::lake::remote::commit::Commit;
+use crate::lake::remote::lease::Lease;
+use crate::lake::remote::location::RemoteLake;
 
 const STAGING_PREFIX: &str = ".staging-";
 const ASIDE_PREFIX: &str = ".replaced-";
@@ -99,7 +106,30 @@ pub struct Staging {
     dir: PathBuf,
     overwrite: bool,
     published: bool,
+    remote: Option<RemoteTarget>,
     _lock: TargetLock,
+}
+
+/// Where a staging directory built on local disk is published in an object store, and the lease that
+/// makes this export the target's only writer there.
+#[derive(Debug)]
+struct RemoteTarget {
+    lake: RemoteLake,
+    rel_dir: String,
+    lease: Lease,
+}
+
+impl RemoteTarget {
+    fn commit<'a>(&'a self, local_dir: &'a Path, overwrite: bool) -> Commit<'a> {
+        Commit {
+            lake: &self.lake,
+            rel_dir: &self.rel_dir,
+            local_dir,
+            manifest_name: MANIFEST_FILE,
+            overwrite,
+            owns: &|_| true,
+        }
+    }
 }
 
 impl Staging {
@@ -138,8 +168,34 @@ impl Staging {
             dir,
             overwrite,
             published: false,
+            remote: None,
             _lock: lock,
         })
+    }
+
+    /// Like [`Staging::begin`] for a target in an object store, `rel_dir` of `lake`: the directory is built
+    /// locally (under the lake's work directory) and uploaded by [`Staging::publish`]. Takes the target's
+    /// lease and refuses an existing target unless `overwrite`, before any work is done.
+    pub fn begin_remote(
+        target: Target,
+        overwrite: bool,
+        lake: &RemoteLake,
+        rel_dir: &str,
+    ) -> Result<Self> {
+        let mut staging = Self::begin(target, overwrite)?;
+        let lease_rel = match rel_dir.rsplit_once('/') {
+            Some((parent, name)) => format!("{parent}/{LOCK_PREFIX}{name}"),
+            None => format!("{LOCK_PREFIX}{rel_dir}"),
+        };
+        let lease = block_on(Lease::acquire(lake, &lease_rel, &lake.url(rel_dir)))?;
+        let remote = RemoteTarget {
+            lake: lake.clone(),
+            rel_dir: rel_dir.to_owned(),
+            lease,
+        };
+        block_on(remote.commit(&staging.dir, overwrite).refuse_existing())?;
+        staging.remote = Some(remote);
+        Ok(staging)
     }
 
     /// The staging directory to write into.
@@ -150,6 +206,12 @@ impl Staging {
     /// fsyncs every directory of the staging tree (files were synced as they were written), then moves it
     /// into place in one rename. An existing target is swapped out atomically and removed afterwards.
     pub fn publish(mut self) -> Result<PathBuf> {
+        if let Some(remote) = self.remote.take() {
+            let url = block_on(remote.commit(&self.dir, self.overwrite).run(&remote.lease))?;
+            block_on(remote.lease.release());
+            // The local build is only a staging area: Drop removes it.
+            return Ok(PathBuf::from(url));
+        }
         sync_tree(&self.dir)?;
         let final_dir = self.target.final_dir();
         if final_dir.exists() {

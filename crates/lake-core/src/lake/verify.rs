@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use crate::error::{LakeError, Result};
-use crate::lake::hashed_file::digest_file;
+use serde_json::Value;
+
+use crate::lake::hashed_file::{digest_file, FileDigest};
 use crate::lake::layout::{is_manifest, MANIFEST_FILE};
 use crate::lake::manifest::{FileTotals, WrittenFile};
 use crate::lake::manifest_reader::{read_manifest, Manifest, ManifestError};
+use crate::lake::remote::location::is_remote;
+use crate::lake::remote::sealed_objects::RemoteDir;
 use crate::lake::seal::{compute_seal, recorded_seal};
 
 /// One way in which a sealed directory differs from its manifest.
@@ -50,8 +54,64 @@ fn problem(kind: &'static str, path: Option<&str>, detail: impl Into<String>) ->
     }
 }
 
-/// Checks a sealed directory (a run or a corpus day) against its `manifest.json`.
+/// What verify needs of a sealed directory, on disk or in an object store.
+pub(crate) trait SealedFiles {
+    /// How the report names the directory.
+    fn name(&self) -> PathBuf;
+    /// The raw and typed manifest `name` at the top of the directory.
+    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError>;
+    /// The size and SHA-256 of a file and its Parquet row count (or why it has none); `Err` when the file
+    /// cannot be read at all.
+    fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String>;
+    /// Every file a reader sees, relative to the directory.
+    fn list(&self) -> Result<Vec<String>>;
+}
+
+/// A file's bytes as verify recomputes them.
+pub(crate) struct Inspected {
+    /// Size and hash.
+    pub digest: FileDigest,
+    /// Rows in the Parquet footer, or why it could not be read.
+    pub rows: std::result::Result<u64, String>,
+}
+
+/// A sealed directory on local disk.
+struct LocalDir(PathBuf);
+
+impl SealedFiles for LocalDir {
+    fn name(&self) -> PathBuf {
+        self.0.clone()
+    }
+
+    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError> {
+        read_manifest(&self.0.join(name))
+    }
+
+    fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String> {
+        let path = self.0.join(rel);
+        let digest = digest_file(&path).map_err(|e| e.to_string())?;
+        Ok(Inspected {
+            digest,
+            rows: parquet_rows(&path),
+        })
+    }
+
+    fn list(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        list_files(&self.0, &self.0, &mut out)
+            .map_err(|e| LakeError::io("cannot list", &self.0, &e))?;
+        Ok(out)
+    }
+}
+
+/// Checks a sealed directory (a run or a corpus day) against its `manifest.json`: a local path, or an
+/// `s3://…/lake/…` URL.
 pub fn verify(dir: &Path) -> Result<VerifyReport> {
+    let text = dir.to_string_lossy();
+    if is_remote(&text) {
+        let remote = RemoteDir::open(&text)?;
+        return verify_files(&remote, MANIFEST_FILE, &|_| true);
+    }
     verify_manifest(dir, MANIFEST_FILE, &|_| true)
 }
 
@@ -62,18 +122,27 @@ pub fn verify_manifest(
     manifest_name: &str,
     in_scope: &dyn Fn(&str) -> bool,
 ) -> Result<VerifyReport> {
-    let mut report = VerifyReport {
-        dir: dir.to_owned(),
-        files_checked: 0,
-        problems: Vec::new(),
-    };
     if !dir.is_dir() {
         return Err(LakeError::invalid_config(format!(
             "{} is not a directory: give the path of a run (…/runs/run_id=<id>) or a corpus day",
             dir.display()
         )));
     }
-    let (raw, manifest) = match read_manifest(&dir.join(manifest_name)) {
+    verify_files(&LocalDir(dir.to_owned()), manifest_name, in_scope)
+}
+
+/// [`verify_manifest`] over any sealed directory.
+pub(crate) fn verify_files(
+    dir: &dyn SealedFiles,
+    manifest_name: &str,
+    in_scope: &dyn Fn(&str) -> bool,
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport {
+        dir: dir.name(),
+        files_checked: 0,
+        problems: Vec::new(),
+    };
+    let (raw, manifest) = match dir.read_manifest(manifest_name) {
         Ok(read) => read,
         Err(ManifestError::Missing(e)) => {
             report
@@ -106,9 +175,7 @@ pub fn verify_manifest(
         check_file(dir, entry, &mut report, &mut listed);
     }
     check_outputs(&manifest, &mut report);
-    let mut on_disk = Vec::new();
-    list_files(dir, dir, &mut on_disk).map_err(|e| LakeError::io("cannot list", dir, &e))?;
-    for rel in on_disk {
+    for rel in dir.list()? {
         if !is_manifest(&rel) && in_scope(&rel) && !listed.contains(&rel) {
             report.problems.push(problem(
                 "extra_file",
@@ -121,7 +188,7 @@ pub fn verify_manifest(
 }
 
 fn check_file(
-    dir: &Path,
+    dir: &dyn SealedFiles,
     entry: &WrittenFile,
     report: &mut VerifyReport,
     listed: &mut BTreeSet<String>,
@@ -137,13 +204,10 @@ fn check_file(
     }
     listed.insert(rel.to_owned());
     report.files_checked += 1;
-    let path = dir.join(rel);
-    let digest = match digest_file(&path) {
-        Ok(d) => d,
+    let Inspected { digest, rows } = match dir.inspect(rel) {
+        Ok(found) => found,
         Err(e) => {
-            report
-                .problems
-                .push(problem("missing_file", Some(rel), e.to_string()));
+            report.problems.push(problem("missing_file", Some(rel), e));
             return;
         }
     };
@@ -164,7 +228,7 @@ fn check_file(
             "SHA-256 differs from the manifest",
         ));
     }
-    match parquet_rows(&path) {
+    match rows {
         Ok(rows) if rows == entry.rows => {}
         Ok(rows) => report.problems.push(problem(
             "rows",

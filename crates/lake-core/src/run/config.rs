@@ -8,7 +8,8 @@ use serde::Deserialize;
 use crate::config::facts::{defaults, FACTS};
 use crate::config::wire::{check_chain, check_data_root, non_empty, parse_config};
 use crate::error::{LakeError, Result};
-use crate::lake::layout::{lake_root, runs_dir, slice_dir, validate_run_id};
+use crate::lake::layout::{runs_dir, slice_dir, validate_run_id};
+use crate::lake::remote::location::{open_lake, RemoteLake};
 use crate::source::clickhouse::ClickHouseConfig;
 use crate::spec::interval::Interval;
 use crate::spec::window::{parse_window_spec, WindowSpec};
@@ -79,8 +80,10 @@ pub struct RunSliceConfig {
 /// A validated config.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    /// `<data_root>/lake`.
+    /// `<data_root>/lake`; for an object store, the local directory where the run is built.
     pub lake_root: PathBuf,
+    /// The object store the run is published to, when `data_root` is an `s3://` URL.
+    pub remote: Option<RemoteLake>,
     /// Validated run id.
     pub run_id: String,
     /// Parsed interval.
@@ -126,8 +129,15 @@ impl RunSliceConfig {
             "alerts_path is empty: give a .parquet or .csv alerts file",
         )?;
         check_chain(&self.chain)?;
+        let (lake_root, remote) = open_lake(&self.data_root)?;
+        if remote.is_some() && self.source == "corpus" {
+            return Err(LakeError::invalid_config(
+                "source \"corpus\" reads a local lake: a run from the corpus needs a directory data_root for now",
+            ));
+        }
         Ok(RunSettings {
-            lake_root: lake_root(&self.data_root),
+            lake_root,
+            remote,
             interval: Interval::parse(&self.interval)?,
             window: parse_window_spec(&self.window)?,
             window_spec: self.window,

@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::lake::layout::{run_dir_name, COVERAGE_PATH, MANIFEST_FILE};
+use crate::lake::layout::{run_dir_name, run_rel_dir, COVERAGE_PATH, MANIFEST_FILE};
 use crate::lake::manifest::{FetchStats, FileTotals, SourceSnapshot};
 use crate::lake::publish::{Staging, Target};
 use crate::pipeline::hooks::ExportHooks;
@@ -112,7 +112,13 @@ pub async fn export_run_slices(
 
     let target = Target::new(&settings.runs_dir(), &run_dir_name(&settings.run_id));
     let overwrite = settings.overwrite;
-    let staging = blocking(move || Staging::begin(target, overwrite)).await?;
+    let remote = settings.remote.clone();
+    let rel_dir = run_rel_dir(&settings.run_id);
+    let staging = blocking(move || match remote {
+        Some(lake) => Staging::begin_remote(target, overwrite, &lake, &rel_dir),
+        None => Staging::begin(target, overwrite),
+    })
+    .await?;
 
     crate::failpoint::hit("export.staging_created");
     let alerts_path = settings.alerts_path.clone();

@@ -1,0 +1,249 @@
+//! Publishing a built directory to object storage: data objects first, then the manifest by a conditional
+//! create, which is the commit (docs/lake-format.md, "Object storage").
+//!
+//! S3 has no rename, and the lake keeps the disk's keys, so a replaced run's data objects are overwritten in
+//! place. The old manifest is therefore retracted before the first object changes: a reader that goes through
+//! the manifest (as the format asks) sees the old run, then no run, then the new one, never a manifest over
+//! objects it does not list. Objects under the target that no manifest lists (a crashed attempt's) are deleted
+//! before the new manifest appears.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use futures_util::stream::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use tokio::io::AsyncReadExt;
+
+use crate::error::{ErrorCode, LakeError, Result};
+use crate::lake::remote::lease::Lease;
+use crate::lake::remote::location::RemoteLake;
+use crate::lake::remote::store::store_error;
+
+/// Files up to this size go up in one request; larger ones as multipart uploads of parts this size, read
+/// from disk part by part so memory stays flat whatever the file's size.
+const PART_BYTES: usize = 8 << 20;
+/// Parts in flight per multipart upload.
+const PARTS_IN_FLIGHT: usize = 2;
+/// Files uploaded at once.
+const FILES_IN_FLIGHT: usize = 4;
+
+/// One directory to publish: its local build and where it goes.
+pub struct Commit<'a> {
+    /// The lake.
+    pub lake: &'a RemoteLake,
+    /// The directory relative to the lake (`runs/run_id=r`, `corpus/…/date=…`).
+    pub rel_dir: &'a str,
+    /// The built directory on local disk.
+    pub local_dir: &'a Path,
+    /// The manifest that commits it (`manifest.json`, or a shard's).
+    pub manifest_name: &'a str,
+    /// Replace a committed manifest of the same name.
+    pub overwrite: bool,
+    /// Objects under `rel_dir` this commit owns (a shard owns only its buckets); others are never touched.
+    pub owns: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+impl Commit<'_> {
+    /// `RUN_EXISTS` when the manifest is there and overwrite was not asked for: checked before the export
+    /// starts, so a run that exists fails at once rather than after its fetch.
+    pub async fn refuse_existing(&self) -> Result<()> {
+        if !self.overwrite && self.manifest_exists().await? {
+            return Err(self.exists_error());
+        }
+        Ok(())
+    }
+
+    async fn manifest_exists(&self) -> Result<bool> {
+        let rel = format!("{}/{}", self.rel_dir, self.manifest_name);
+        match self.lake.store().head(&self.lake.key(&rel)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(store_error("read", &self.lake.url(&rel), &e)),
+        }
+    }
+
+    fn exists_error(&self) -> LakeError {
+        LakeError::new(
+            ErrorCode::RunExists,
+            format!(
+                "{} already exists; pass overwrite to replace it, or choose another run id",
+                self.lake.url(self.rel_dir)
+            ),
+        )
+    }
+
+    /// Uploads every file of the local directory, then commits the manifest. Runs under `lease`, which is
+    /// confirmed before the first change and again right before the commit.
+    pub async fn run(&self, lease: &Lease) -> Result<String> {
+        let files = local_files(self.local_dir)?;
+        if !files.iter().any(|f| f == self.manifest_name) {
+            return Err(LakeError::internal(format!(
+                "{} has no {}",
+                self.local_dir.display(),
+                self.manifest_name
+            )));
+        }
+        lease.confirm().await?;
+        let manifest_rel = format!("{}/{}", self.rel_dir, self.manifest_name);
+        let manifest_key = self.lake.key(&manifest_rel);
+        if self.manifest_exists().await? {
+            if !self.overwrite {
+                return Err(self.exists_error());
+            }
+            self.lake
+                .store()
+                .delete(&manifest_key)
+                .await
+                .map_err(|e| store_error("retract", &self.lake.url(&manifest_rel), &e))?;
+        }
+        let data: Vec<&String> = files.iter().filter(|f| *f != self.manifest_name).collect();
+        let fresh: BTreeSet<&str> = data.iter().map(|s| s.as_str()).collect();
+        self.sweep(&fresh).await?;
+        futures_util::stream::iter(data)
+            .map(|rel| self.upload(rel))
+            .buffer_unordered(FILES_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        crate::failpoint::hit("remote.before_commit");
+        lease.confirm().await?;
+        let manifest = std::fs::read(self.local_dir.join(self.manifest_name)).map_err(|e| {
+            LakeError::io("cannot read", &self.local_dir.join(self.manifest_name), &e)
+        })?;
+        let create = PutOptions::from(PutMode::Create);
+        match self
+            .lake
+            .store()
+            .put_opts(&manifest_key, PutPayload::from(manifest), create)
+            .await
+        {
+            Ok(_) => Ok(self.lake.url(self.rel_dir)),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Err(self.exists_error()),
+            Err(e) => Err(store_error("commit", &self.lake.url(&manifest_rel), &e)),
+        }
+    }
+
+    /// Deletes objects this commit owns that the new directory does not have: debris of a crashed attempt,
+    /// or files of the replaced run.
+    async fn sweep(&self, fresh: &BTreeSet<&str>) -> Result<()> {
+        let prefix = self.lake.key(self.rel_dir);
+        let url = self.lake.url(self.rel_dir);
+        let listed: Vec<_> = self
+            .lake
+            .store()
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| store_error("list", &url, &e))?;
+        let stale: Vec<ObjectPath> = listed
+            .into_iter()
+            .filter_map(|meta| {
+                let rel = self.lake.rel_under(&meta.location, self.rel_dir)?;
+                let ours = (self.owns)(&rel) && !is_hidden(&rel) && rel != self.manifest_name;
+                (ours && !fresh.contains(rel.as_str())).then_some(meta.location)
+            })
+            .collect();
+        for key in stale {
+            match self.lake.store().delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_error("delete", &url, &e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn upload(&self, rel: &str) -> Result<()> {
+        let path = self.local_dir.join(rel);
+        let object_rel = format!("{}/{rel}", self.rel_dir);
+        let key = self.lake.key(&object_rel);
+        let url = self.lake.url(&object_rel);
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| LakeError::io("cannot read", &path, &e))?;
+        let size = file
+            .metadata()
+            .await
+            .map_err(|e| LakeError::io("cannot read", &path, &e))?
+            .len();
+        let read_err = |e: std::io::Error| LakeError::io("cannot read", &path, &e);
+        if size <= PART_BYTES as u64 {
+            let mut content = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut content).await.map_err(read_err)?;
+            self.lake
+                .store()
+                .put(&key, PutPayload::from(content))
+                .await
+                .map_err(|e| store_error("upload", &url, &e))?;
+            return Ok(());
+        }
+        let upload = self
+            .lake
+            .store()
+            .put_multipart(&key)
+            .await
+            .map_err(|e| store_error("upload", &url, &e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut buf = vec![0u8; PART_BYTES];
+        loop {
+            let n = read_full(&mut file, &mut buf).await.map_err(read_err)?;
+            if n == 0 {
+                break;
+            }
+            writer
+                .wait_for_capacity(PARTS_IN_FLIGHT)
+                .await
+                .map_err(|e| store_error("upload", &url, &e))?;
+            writer.write(&buf[..n]);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| store_error("upload", &url, &e))?;
+        Ok(())
+    }
+}
+
+async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = file.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+/// Names starting with `.` are the exporter's own, on disk and in the store.
+fn is_hidden(rel: &str) -> bool {
+    rel.split('/').any(|seg| seg.starts_with('.'))
+}
+
+/// Every file under `dir` that readers see, relative and sorted.
+fn local_files(dir: &Path) -> Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(|e| LakeError::io("cannot list", dir, &e))? {
+            let entry = entry.map_err(|e| LakeError::io("cannot list", dir, &e))?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path: PathBuf = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|e| LakeError::io("cannot list", &path, &e))?;
+            if kind.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,128 @@
+//! A sealed directory in an object store, as `verify` reads it: one listing, every listed object streamed
+//! once through SHA-256, and its Parquet footer fetched by a ranged read.
+
+use std::path::PathBuf;
+
+use futures_util::stream::TryStreamExt;
+use object_store::ObjectStoreExt;
+use parquet::file::metadata::ParquetMetaDataReader;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::{LakeError, Result};
+use crate::lake::hashed_file::FileDigest;
+use crate::lake::manifest_reader::{parse_manifest, Manifest, ManifestError};
+use crate::lake::remote::block_on;
+use crate::lake::remote::location::RemoteLake;
+use crate::lake::remote::store::store_error;
+use crate::lake::verify::{Inspected, SealedFiles};
+
+/// The Parquet file trailer: footer length (4 bytes, little-endian) and `PAR1`.
+const TRAILER: usize = 8;
+
+/// A run or corpus day under an `s3://…/lake/` URL.
+pub struct RemoteDir {
+    lake: RemoteLake,
+    rel_dir: String,
+}
+
+impl RemoteDir {
+    /// Opens `s3://bucket/prefix/lake/<rel_dir>`.
+    pub fn open(url: &str) -> Result<Self> {
+        let url = url.trim_end_matches('/');
+        let (root, rel_dir) = url.rsplit_once("/lake/").ok_or_else(|| {
+            LakeError::invalid_config(format!(
+                "{url} is not inside a lake: give the URL of a run (s3://bucket/prefix/lake/runs/run_id=<id>) or a corpus day"
+            ))
+        })?;
+        Ok(Self {
+            lake: RemoteLake::open(root)?,
+            rel_dir: rel_dir.to_owned(),
+        })
+    }
+
+    fn rel(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.rel_dir)
+    }
+
+    async fn inspect_async(&self, rel: &str) -> std::result::Result<Inspected, String> {
+        let key = self.lake.key(&self.rel(rel));
+        let got = self
+            .lake
+            .store()
+            .get(&key)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stream = got.into_stream();
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        let mut tail: Vec<u8> = Vec::with_capacity(TRAILER);
+        while let Some(chunk) = stream.try_next().await.map_err(|e| e.to_string())? {
+            hasher.update(&chunk);
+            bytes += chunk.len() as u64;
+            tail.extend_from_slice(&chunk[chunk.len().saturating_sub(TRAILER)..]);
+            let keep = tail.len().saturating_sub(TRAILER);
+            tail.drain(..keep);
+        }
+        let digest = FileDigest {
+            bytes,
+            sha256: hex::encode(hasher.finalize()),
+        };
+        let rows = self.footer_rows(&key, bytes, &tail).await;
+        Ok(Inspected { digest, rows })
+    }
+
+    async fn footer_rows(
+        &self,
+        key: &object_store::path::Path,
+        size: u64,
+        tail: &[u8],
+    ) -> std::result::Result<u64, String> {
+        if tail.len() < TRAILER || &tail[4..] != b"PAR1" {
+            return Err("no Parquet trailer".to_owned());
+        }
+        let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+        let end = size - TRAILER as u64;
+        let start = end
+            .checked_sub(footer)
+            .ok_or("the footer is longer than the file")?;
+        let raw = self
+            .lake
+            .store()
+            .get_range(key, start..end)
+            .await
+            .map_err(|e| e.to_string())?;
+        let meta = ParquetMetaDataReader::decode_metadata(&raw).map_err(|e| e.to_string())?;
+        u64::try_from(meta.file_metadata().num_rows()).map_err(|e| e.to_string())
+    }
+}
+
+impl SealedFiles for RemoteDir {
+    fn name(&self) -> PathBuf {
+        PathBuf::from(self.lake.url(&self.rel_dir))
+    }
+
+    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError> {
+        let key = self.lake.key(&self.rel(name));
+        let bytes = block_on(async { self.lake.store().get(&key).await?.bytes().await })
+            .map_err(|e| ManifestError::Missing(e.to_string()))?;
+        parse_manifest(&bytes)
+    }
+
+    fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String> {
+        block_on(self.inspect_async(rel))
+    }
+
+    fn list(&self) -> Result<Vec<String>> {
+        let prefix = self.lake.key(&self.rel_dir);
+        let listed: Vec<_> = block_on(self.lake.store().list(Some(&prefix)).try_collect())
+            .map_err(|e| store_error("list", &self.lake.url(&self.rel_dir), &e))?;
+        let mut out: Vec<String> = listed
+            .iter()
+            .filter_map(|meta| self.lake.rel_under(&meta.location, &self.rel_dir))
+            .filter(|rel| !rel.split('/').any(|seg| seg.starts_with('.')))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+}
