@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportCorpus, exportRunSlices, verifyLakeDir, type LakeCorpusExportConfig, type LakeProgressEvent } from '#native';
@@ -7,6 +7,7 @@ import { duck, dlit } from './support/duckdb.js';
 import { rejection } from './support/errors.js';
 import { MINTS, T0, useCandleFixture, expectedCandles, bucketOf, type Candle } from './support/fixture.js';
 import { filesUnder, runConfig, tempDir } from './support/lake.js';
+import { lakeRoots } from './support/roots.js';
 
 const DAY_MS = 86_400_000;
 const FROM = Date.UTC(2021, 0, 1);
@@ -33,10 +34,17 @@ async function corpusRows(dir: string): Promise<Candle[]> {
   }));
 }
 
-describe('exportCorpus', () => {
+describe.each(lakeRoots())('exportCorpus ($kind)', (lake) => {
   let db: string;
   let work: string;
   let expected: Candle[];
+  /** One data_root per name, made on first use, shared by the tests that build on each other. */
+  const roots = new Map<string, string>();
+  const rootOf = (name: string) => {
+    if (!roots.has(name)) roots.set(name, lake.fresh(name));
+    return roots.get(name)!;
+  };
+  const corpusOf = (name: string) => `${rootOf(name)}/lake/corpus/ohlcv/interval=1m`;
 
   const fixture = useCandleFixture('corpus');
   beforeAll(async () => {
@@ -46,7 +54,7 @@ describe('exportCorpus', () => {
   });
 
   it('writes every candle of three days, one sealed manifest per day', async () => {
-    const root = join(work, 'full');
+    const root = rootOf('full');
     const events: LakeProgressEvent[] = [];
     const r = await exportCorpus(corpusConfig(db, root), { onProgress: (e) => events.push(e) });
     // Progress names each day as it starts (those events are never throttled away) and counts the days sealed.
@@ -57,36 +65,39 @@ describe('exportCorpus', () => {
       ['2021-01-01', 'exported', true], ['2021-01-02', 'exported', true], ['2021-01-03', 'exported', true],
       ['2021-01-04', 'exported', true],
     ]);
-    expect(r.corpus_dir).toBe(join(root, 'lake/corpus/ohlcv/interval=1m'));
-    expect(await corpusRows(r.corpus_dir)).toEqual(expected);
+    expect(r.corpus_dir).toBe(corpusOf('full'));
+    const local = await lake.local(r.corpus_dir);
+    expect(await corpusRows(local)).toEqual(expected);
     expect(r.days[3]!.files).toBe(0); // the fixture ends on day three; day four is sealed and empty
     for (const d of r.days) {
       const report = await verifyLakeDir(d.dir);
       expect(report.ok, JSON.stringify(report.problems)).toBe(true);
-      const manifest = JSON.parse(readFileSync(join(d.dir, 'manifest.json'), 'utf8'));
+      expect(d.dir).toBe(`${corpusOf('full')}/date=${d.date}`);
+      const dayDir = join(local, `date=${d.date}`);
+      const manifest = JSON.parse(readFileSync(join(dayDir, 'manifest.json'), 'utf8'));
       expect(manifest).toMatchObject({ kind: 'corpus_day', date: d.date, interval: '1m', chain: 'solana', selection: { buckets: '00-ff' } });
-      const buckets = readdirSync(d.dir).filter((n) => n.startsWith('mint_bucket=')).map((n) => n.slice(12)).sort();
+      const buckets = readdirSync(dayDir).filter((n) => n.startsWith('mint_bucket=')).map((n) => n.slice(12)).sort();
       expect(manifest.outputs.mint_buckets).toEqual(buckets);
     }
-    const rows = await duck(`SELECT DISTINCT mint, regexp_extract(filename, 'mint_bucket=([0-9a-f]{2})', 1) AS b FROM read_parquet(${dlit(`${r.corpus_dir}/date=*/mint_bucket=*/*.parquet`)}, filename = true)`);
+    const rows = await duck(`SELECT DISTINCT mint, regexp_extract(filename, 'mint_bucket=([0-9a-f]{2})', 1) AS b FROM read_parquet(${dlit(`${local}/date=*/mint_bucket=*/*.parquet`)}, filename = true)`);
     expect(rows.every((x) => x.b === bucketOf(String(x.mint)))).toBe(true);
   });
 
   it('skips sealed days on a re-run and redoes a tampered one', async () => {
-    const root = join(work, 'full');
-    const dir = join(root, 'lake/corpus/ohlcv/interval=1m');
-    const before = filesUnder(dir);
+    const root = rootOf('full');
+    const dir = corpusOf('full');
+    const before = filesUnder(await lake.local(dir));
     const again = await exportCorpus(corpusConfig(db, root));
     expect(again.days.map((d) => d.status)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
     expect(again.rows_fetched).toBe(0);
     const victim = [...before.keys()].find((p) => p.startsWith('date=2021-01-02/mint_bucket='))!;
     const bytes = Buffer.from(before.get(victim)!);
     bytes[20]! ^= 0xff;
-    writeFileSync(join(dir, victim), bytes);
+    lake.put(dir, victim, bytes);
     const redo = await exportCorpus(corpusConfig(db, root));
     expect(redo.days.map((d) => d.status)).toEqual(['skipped', 'redone', 'skipped', 'skipped']);
-    expect((await verifyLakeDir(join(dir, 'date=2021-01-02'))).ok).toBe(true);
-    const after = filesUnder(dir);
+    expect((await verifyLakeDir(`${dir}/date=2021-01-02`)).ok).toBe(true);
+    const after = filesUnder(await lake.local(dir));
     for (const [path, content] of before) {
       if (path.endsWith('manifest.json') || path.includes('.lock-')) continue;
       expect(after.get(path)?.equals(content), path).toBe(true);
@@ -95,13 +106,13 @@ describe('exportCorpus', () => {
 
   it('days read together by one query are byte for byte the days read one at a time', async () => {
     // Four days are one query whose rows are parked per day; a one-day export streams its day straight to the files.
-    const full = filesUnder(join(work, 'full/lake/corpus/ohlcv/interval=1m'));
-    const root = join(work, 'one-by-one');
+    const full = filesUnder(await lake.local(corpusOf('full')));
+    const root = rootOf('one-by-one');
     for (let d = 0; d < 4; d++) {
       const day = (k: number) => new Date(FROM + k * DAY_MS).toISOString().slice(0, 10);
       await exportCorpus(corpusConfig(db, root, { date_from: day(d), date_to: day(d + 1) }));
     }
-    const single = filesUnder(join(root, 'lake/corpus/ohlcv/interval=1m'));
+    const single = filesUnder(await lake.local(corpusOf('one-by-one')));
     const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet')).sort();
     expect(data(single).length).toBeGreaterThan(20);
     expect(data(single)).toEqual(data(full));
@@ -109,19 +120,19 @@ describe('exportCorpus', () => {
   });
 
   it('two bucket-range shards write the same data files as one full run, then seal each day', async () => {
-    const full = filesUnder(join(work, 'full/lake/corpus/ohlcv/interval=1m'));
-    const root = join(work, 'sharded');
+    const full = filesUnder(await lake.local(corpusOf('full')));
+    const root = rootOf('sharded');
     const low = await exportCorpus(corpusConfig(db, root, { buckets: '00-7f' }));
     expect(low.days.every((d) => !d.sealed)).toBe(true);
     const high = await exportCorpus(corpusConfig(db, root, { buckets: '80-ff', concurrency: 1 }));
     expect(high.days.every((d) => d.sealed)).toBe(true);
-    const sharded = filesUnder(join(root, 'lake/corpus/ohlcv/interval=1m'));
+    const sharded = filesUnder(await lake.local(corpusOf('sharded')));
     const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet')).sort();
     expect(data(sharded)).toEqual(data(full));
     for (const p of data(full)) expect(sharded.get(p)!.equals(full.get(p)!), p).toBe(true);
     for (const d of high.days) {
       expect((await verifyLakeDir(d.dir)).ok).toBe(true);
-      const merged = JSON.parse(readFileSync(join(d.dir, 'manifest.json'), 'utf8'));
+      const merged = JSON.parse(sharded.get(`date=${d.date}/manifest.json`)!.toString('utf8'));
       const single = JSON.parse(full.get(`date=${d.date}/manifest.json`)!.toString('utf8'));
       expect(merged.files).toEqual(single.files);
       expect(merged.outputs).toEqual(single.outputs);
@@ -132,20 +143,20 @@ describe('exportCorpus', () => {
   });
 
   it('honours mint_filter', async () => {
-    const r = await exportCorpus(corpusConfig(db, join(work, 'filtered'), { mint_filter: [MINTS[4]!, MINTS[5]!, 'NotThere'] }));
-    const rows = await corpusRows(r.corpus_dir);
+    const r = await exportCorpus(corpusConfig(db, rootOf('filtered'), { mint_filter: [MINTS[4]!, MINTS[5]!, 'NotThere'] }));
+    const rows = await corpusRows(await lake.local(r.corpus_dir));
     expect(rows).toEqual(expected.filter((c) => c.mint === MINTS[4] || c.mint === MINTS[5]));
   });
 
   it('keeps the days before a failing day', async () => {
-    const root = join(work, 'edge');
+    const root = rootOf('edge');
     // 2106-02-07 does not fit in ClickHouse DateTime: the export fails there, after two sealed (empty) days.
     const err = await rejection(exportCorpus(corpusConfig(db, root, { date_from: '2106-02-05', date_to: '2106-02-09' })));
     expect(err.code).toBe('INVALID_CONFIG');
     expect(err.message).toContain('2106-02-07');
-    const dir = join(root, 'lake/corpus/ohlcv/interval=1m');
-    expect(readdirSync(dir).filter((n) => n.startsWith('date=')).sort()).toEqual(['date=2106-02-05', 'date=2106-02-06']);
-    expect(existsSync(join(dir, 'date=2106-02-06/manifest.json'))).toBe(true);
+    const listed = lake.list(corpusOf('edge'));
+    expect([...new Set(listed.map((p) => p.split('/')[0]!))].filter((n) => n.startsWith('date=')).sort()).toEqual(['date=2106-02-05', 'date=2106-02-06']);
+    expect(listed).toContain('date=2106-02-06/manifest.json');
   });
 
   it('run slices read from the corpus are byte-identical to those read from ClickHouse', async () => {
@@ -153,11 +164,11 @@ describe('exportCorpus', () => {
     const lines = MINTS.map((m, i) => `a${i},${m},${T0 + 4000 + i * 7919}`);
     lines.push(`late,${MINTS[3]},${T0 + 2 * 86_400 + 3 * 3600}`, `none,NoSuchMint1111111111111111111111111111111,${T0 + 4000}`);
     writeFileSync(alerts, ['alert_id,mint,ts', ...lines].join('\n') + '\n');
-    const fromCh = await exportRunSlices(runConfig(db, join(work, 'ch-run'), alerts, { window: 'pre60_post120' }));
-    const { clickhouse: _unused, ...noServer } = runConfig(db, join(work, 'full'), alerts, { window: 'pre60_post120' });
+    const fromCh = await exportRunSlices(runConfig(db, rootOf('ch-run'), alerts, { window: 'pre60_post120' }));
+    const { clickhouse: _unused, ...noServer } = runConfig(db, rootOf('full'), alerts, { window: 'pre60_post120' });
     const fromCorpus = await exportRunSlices({ ...noServer, source: 'corpus' });
-    const a = filesUnder(fromCh.run_dir);
-    const b = filesUnder(fromCorpus.run_dir);
+    const a = filesUnder(await lake.local(fromCh.run_dir));
+    const b = filesUnder(await lake.local(fromCorpus.run_dir));
     const data = [...a.keys()].filter((p) => p.startsWith('slices/') || p === 'outputs/coverage.parquet');
     expect(data.length).toBeGreaterThan(5);
     expect([...b.keys()].filter((p) => p.startsWith('slices/') || p === 'outputs/coverage.parquet')).toEqual(data);
@@ -184,7 +195,7 @@ describe('exportCorpus', () => {
       [{ mint_filter: [] }, 'mint_filter'],
     ];
     for (const [patch, needle] of cases) {
-      const err = await rejection(exportCorpus(corpusConfig(db, join(work, 'bad'), patch)));
+      const err = await rejection(exportCorpus(corpusConfig(db, rootOf('bad'), patch)));
       expect(err.code, needle).toBe('INVALID_CONFIG');
       expect(err.message).toContain(needle);
     }

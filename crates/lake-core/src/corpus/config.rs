@@ -8,7 +8,8 @@ use serde::Deserialize;
 use crate::config::facts::{defaults, FACTS};
 use crate::config::wire::{check_chain, check_data_root, parse_config};
 use crate::error::{LakeError, Result};
-use crate::lake::layout::{corpus_interval_dir, lake_root};
+use crate::lake::layout::{corpus_interval_dir, corpus_rel_dir, day_dir_name};
+use crate::lake::place::LakePlace;
 use crate::source::clickhouse::ClickHouseConfig;
 use crate::spec::alert::MAX_MINT_BYTES;
 use crate::spec::bucket_range::BucketRange;
@@ -55,8 +56,8 @@ pub struct CorpusConfig {
 /// A validated corpus config.
 #[derive(Debug, Clone)]
 pub struct CorpusSettings {
-    /// `<data_root>/lake`.
-    pub lake_root: PathBuf,
+    /// The lake the days go to.
+    pub lake: LakePlace,
     /// Interval.
     pub interval: Interval,
     /// Days to export, in order.
@@ -132,7 +133,7 @@ impl CorpusConfig {
             .check("target_file_mb", self.target_file_mb)?;
         let concurrency = FACTS.concurrency.check("concurrency", self.concurrency)?;
         Ok(CorpusSettings {
-            lake_root: lake_root(&self.data_root),
+            lake: LakePlace::open(&self.data_root)?,
             interval: Interval::parse(&self.interval)?,
             days: (0..span)
                 .map(|d| from + chrono::Days::new(d as u64))
@@ -153,9 +154,24 @@ impl CorpusConfig {
 }
 
 impl CorpusSettings {
-    /// `<lake>/corpus/ohlcv/interval=<i>`.
+    /// `<lake>/corpus/ohlcv/interval=<i>` on local disk (the work directory of a lake in an object store).
     pub fn interval_dir(&self) -> PathBuf {
-        corpus_interval_dir(&self.lake_root, self.interval.spec())
+        corpus_interval_dir(&self.lake.local, self.interval.spec())
+    }
+
+    /// How results name the corpus of the interval: a path or an `s3://` URL.
+    pub fn shown_corpus(&self) -> PathBuf {
+        self.lake.shown(&corpus_rel_dir(self.interval.spec()))
+    }
+
+    /// How results name a day's directory.
+    pub fn shown_day(&self, day: NaiveDate) -> PathBuf {
+        self.lake.shown(&self.day_rel(day))
+    }
+
+    /// `corpus/ohlcv/interval=<i>/date=<d>`: a day's directory relative to the lake.
+    pub fn day_rel(&self, day: NaiveDate) -> String {
+        format!("{}/{}", corpus_rel_dir(self.interval.spec()), day_dir_name(day))
     }
 }
 

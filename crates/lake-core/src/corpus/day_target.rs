@@ -1,56 +1,74 @@
 //! Where a corpus day's files are written before they are published: the day's own staging directory (one
-//! machine, all buckets), or the work area of a shard inside the day directory.
+//! machine, all buckets), or the work area of a shard inside the day directory. In an object store both are
+//! built on local disk and uploaded; a shard then holds the lease of its part of the day.
 
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
-
-use crate::corpus::shards::{publish_shard_buckets, seal_day_from_shards};
+use crate::corpus::shards::{
+    publish_remote_shard, publish_shard_buckets, seal_day_from_shards, RemoteShard,
+};
 use crate::error::{ErrorCode, LakeError, Result};
 use crate::lake::day_manifest::DayManifest;
-use crate::lake::layout::{day_dir_name, shard_manifest_name};
+use crate::lake::layout::shard_manifest_name;
 use crate::lake::manifest::manifest_bytes;
+use crate::lake::place::LakePlace;
 use crate::lake::publish::{publish_sealed, write_atomically, Staging, Target, TargetLock};
+use crate::lake::remote::block_on;
+use crate::lake::remote::lease::Lease;
 use crate::spec::bucket_range::BucketRange;
 use crate::task::cancel::CancelFlag;
 
 /// A day being written.
 pub(crate) enum DayTarget {
-    /// Every bucket: the day is published in one rename.
+    /// Every bucket: the day is published in one step.
     Whole(Staging),
     /// Some buckets: they are published one by one, then the shard's manifest.
     Shard {
         day_dir: PathBuf,
         range: BucketRange,
         work: Staging,
+        remote: Option<RemoteShard>,
         _lock: TargetLock,
     },
 }
 
 impl DayTarget {
     /// Locks the day (or the shard's part of it) and makes an empty place to write into.
-    pub fn prepare(corpus_dir: &Path, day: NaiveDate, range: BucketRange) -> Result<Self> {
-        let name = day_dir_name(day);
+    pub fn prepare(lake: &LakePlace, day_rel: &str, range: BucketRange) -> Result<Self> {
         if range.is_all() {
-            return Ok(Self::Whole(Staging::begin(
-                Target::new(corpus_dir, &name),
-                true,
-            )?));
+            return Ok(Self::Whole(lake.stage(day_rel, true)?));
         }
-        let day_dir = corpus_dir.join(&name);
+        let day_dir = lake.local.join(day_rel);
         std::fs::create_dir_all(&day_dir)
             .map_err(|e| LakeError::io("cannot create directory", &day_dir, &e))?;
-        let lock_path = day_dir.join(format!(".lock-{}", shard_manifest_name(range)));
-        let lock = TargetLock::try_acquire(&lock_path)?.ok_or_else(|| {
+        let lock_name = format!(".lock-{}", shard_manifest_name(range));
+        let locked = || {
             LakeError::new(
                 ErrorCode::RunLocked,
                 format!(
                     "buckets {} of {} are being exported by another process",
                     range.label(),
-                    day_dir.display()
+                    lake.shown(day_rel).display()
                 ),
             )
-        })?;
+        };
+        let lock = TargetLock::try_acquire(&day_dir.join(&lock_name))?.ok_or_else(locked)?;
+        let remote = match &lake.remote {
+            Some(store) => {
+                let what = format!("buckets {} of {}", range.label(), store.url(day_rel));
+                let lease = block_on(Lease::acquire(
+                    store,
+                    &format!("{day_rel}/{lock_name}"),
+                    &what,
+                ))?;
+                Some(RemoteShard {
+                    lake: store.clone(),
+                    day_rel: day_rel.to_owned(),
+                    lease,
+                })
+            }
+            None => None,
+        };
         // A staging directory that is never published: the shard's work area, swept like any staging debris.
         let work = Staging::begin(
             Target::new(&day_dir, &format!("shard-{}", range.label())),
@@ -60,6 +78,7 @@ impl DayTarget {
             day_dir,
             range,
             work,
+            remote,
             _lock: lock,
         })
     }
@@ -72,9 +91,9 @@ impl DayTarget {
         }
     }
 
-    /// Writes the sealed manifest and publishes: the whole day in one rename; a shard's bucket directories one
-    /// atomic swap each, then its own manifest (the shard that completes the set writes the day's). Returns
-    /// whether the day now has its `manifest.json`.
+    /// Writes the sealed manifest and publishes: the whole day in one step; a shard's bucket directories (on
+    /// disk one atomic swap each), then its own manifest (the shard that completes the set writes the day's).
+    /// Returns whether the day now has its `manifest.json`.
     pub fn seal(self, manifest: &DayManifest, cancel: &CancelFlag) -> Result<bool> {
         let sealed = manifest.to_sealed_json();
         match self {
@@ -86,9 +105,19 @@ impl DayTarget {
                 Ok(true)
             }
             Self::Shard {
+                range,
+                work,
+                remote: Some(remote),
+                ..
+            } => {
+                cancel.check()?;
+                publish_remote_shard(remote, work.dir(), range, &manifest_bytes(&sealed))
+            }
+            Self::Shard {
                 day_dir,
                 range,
                 work,
+                remote: None,
                 _lock,
             } => {
                 publish_shard_buckets(&day_dir, work.dir(), range)?;
@@ -103,3 +132,4 @@ impl DayTarget {
         }
     }
 }
+

@@ -2,8 +2,6 @@
 //! the same selection (a candidate to skip, if its source has not changed), a damaged one, or one made with
 //! another chain or selection (both redone).
 
-use std::path::Path;
-
 use chrono::NaiveDate;
 
 use super::config::CorpusSettings;
@@ -11,9 +9,8 @@ use super::{manifest_name, selection_of};
 use crate::error::Result;
 use crate::lake::day_manifest::{DayManifest, Selection};
 use crate::lake::layout::bucket_of_day_path;
-use crate::lake::layout::day_dir_name;
-use crate::lake::manifest_reader::{read_manifest, Manifest};
-use crate::lake::verify::verify_manifest;
+use crate::lake::manifest_reader::{Manifest, ManifestError};
+use crate::lake::verify::{verify_files, SealedFiles};
 use crate::task::blocking::blocking;
 
 /// What an earlier export left for a day.
@@ -31,19 +28,18 @@ pub(crate) enum Previous {
 
 /// What an earlier export left for each day of `settings`, in order.
 pub(crate) async fn previous_days(settings: &CorpusSettings) -> Result<Vec<(NaiveDate, Previous)>> {
-    let corpus_dir = settings.interval_dir();
     let (name, selection) = (manifest_name(settings), selection_of(settings));
     let mut found = Vec::with_capacity(settings.days.len());
     for &day in &settings.days {
         let (dir, name, chain, selection) = (
-            corpus_dir.join(day_dir_name(day)),
+            settings.lake.sealed(&settings.day_rel(day)),
             name.clone(),
             settings.chain.clone(),
             selection.clone(),
         );
         found.push((
             day,
-            blocking(move || previous(&dir, &name, &chain, &selection)).await?,
+            blocking(move || previous(dir.as_ref(), &name, &chain, &selection)).await?,
         ));
     }
     Ok(found)
@@ -60,23 +56,23 @@ pub(crate) fn fingerprinted(found: &[(NaiveDate, Previous)]) -> Vec<NaiveDate> {
 
 /// Reads the day's manifest `manifest_name` (the day's own or this shard's) and checks it.
 pub(crate) fn previous(
-    day_dir: &Path,
+    day_dir: &dyn SealedFiles,
     manifest_name: &str,
     chain: &str,
     selection: &Selection,
 ) -> Result<Previous> {
-    let path = day_dir.join(manifest_name);
-    if !path.exists() {
-        return Ok(Previous::Missing);
-    }
+    let read = match day_dir.read_manifest(manifest_name) {
+        Err(ManifestError::Missing(_)) => return Ok(Previous::Missing),
+        read => read,
+    };
     let range = selection.buckets;
     let in_scope = move |rel: &str| bucket_of_day_path(rel).is_some_and(|b| range.contains(b));
-    let report = verify_manifest(day_dir, manifest_name, &in_scope)?;
+    let report = verify_files(day_dir, manifest_name, &in_scope)?;
     if let Some(p) = report.problems.first() {
         let path = p.path.as_deref().map_or(String::new(), |p| format!(" {p}"));
         return Ok(Previous::Damaged(format!("{}{path}: {}", p.kind, p.detail)));
     }
-    Ok(match read_manifest(&path) {
+    Ok(match read {
         Ok((_, Manifest::Day(m))) if m.same_selection(chain, selection) => {
             Previous::Sealed(Box::new(m))
         }
@@ -87,6 +83,8 @@ pub(crate) fn previous(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
     use crate::lake::day_manifest::{DayManifest, MintFilter};
     use crate::lake::hashed_file::write_file;
     use crate::lake::layout::MANIFEST_FILE;
@@ -134,7 +132,8 @@ mod tests {
     }
 
     fn found(dir: &Path, chain: &str, selection: &Selection) -> Previous {
-        previous(dir, MANIFEST_FILE, chain, selection).unwrap()
+        let dir = crate::lake::verify::LocalDir::new(dir.to_owned());
+        previous(&dir, MANIFEST_FILE, chain, selection).unwrap()
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::error::{LakeError, Result};
 use crate::lake::day_manifest::{DayManifest, MintFilter, Selection};
 use crate::lake::fingerprint::SourceFingerprint;
 use crate::lake::layout::{
-    day_dir_name, day_label, shard_manifest_name, MANIFEST_FILE, SPILL_FILE,
+    day_label, shard_manifest_name, MANIFEST_FILE, SPILL_FILE,
 };
 use crate::lake::manifest::{now_iso, FetchStats, FileTotals, SourceSnapshot, WrittenFile};
 use crate::lake::publish::{Staging, Target};
@@ -323,8 +323,12 @@ impl Export {
     }
 
     async fn prepare(&self, day: NaiveDate) -> Result<DayTarget> {
-        let (corpus_dir, range) = (self.corpus_dir.clone(), self.settings.buckets);
-        blocking(move || DayTarget::prepare(&corpus_dir, day, range)).await
+        let (lake, day_rel, range) = (
+            self.settings.lake.clone(),
+            self.settings.day_rel(day),
+            self.settings.buckets,
+        );
+        blocking(move || DayTarget::prepare(&lake, &day_rel, range)).await
     }
 
     async fn seal(
@@ -463,16 +467,18 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
                 Freshness::Stale(what) => DayReason::Stale(what),
             },
         };
-        let day_dir = export.corpus_dir.join(day_dir_name(day));
         let skip = matches!(reason, DayReason::Fresh | DayReason::Unfingerprinted);
-        let outcome = skip.then(|| DayOutcome {
-            date: day_label(day),
-            status: DayStatus::Skipped,
-            reason: reason.clone(),
-            sealed: day_dir.join(MANIFEST_FILE).exists(),
-            dir: day_dir,
-            written: FileTotals::default(),
-        });
+        let outcome = match skip {
+            true => Some(DayOutcome {
+                date: day_label(day),
+                status: DayStatus::Skipped,
+                reason: reason.clone(),
+                sealed: has_day_manifest(&export.settings, day).await,
+                dir: export.settings.shown_day(day),
+                written: FileTotals::default(),
+            }),
+            false => None,
+        };
         states.push(DayState {
             day,
             reason,
@@ -480,6 +486,14 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
         });
     }
     Ok(states)
+}
+
+/// True when the day has its own `manifest.json` (a shard's export may have sealed only its part).
+async fn has_day_manifest(settings: &CorpusSettings, day: NaiveDate) -> bool {
+    let dir = settings.lake.sealed(&settings.day_rel(day));
+    blocking(move || Ok(dir.read_manifest(MANIFEST_FILE).is_ok()))
+        .await
+        .unwrap_or(false)
 }
 
 /// The end of the batch that starts at day `i`: consecutive days still to do, at most [`MAX_BATCH_DAYS`]. A day
@@ -527,7 +541,7 @@ pub async fn export_corpus(
                     DayStatus::Redone
                 },
                 reason: state.reason.clone(),
-                dir: export.corpus_dir.join(day_dir_name(state.day)),
+                dir: export.settings.shown_day(state.day),
                 written: FileTotals::of(&written.files),
                 sealed: written.sealed,
             });
@@ -536,7 +550,7 @@ pub async fn export_corpus(
     }
     export.progress.phase(Phase::Done, None);
     Ok(CorpusExportResult {
-        corpus_dir: export.corpus_dir.clone(),
+        corpus_dir: export.settings.shown_corpus(),
         days: states.into_iter().filter_map(|s| s.outcome).collect(),
         stats,
         duration_ms: started.elapsed().as_millis() as u64,

@@ -1,14 +1,24 @@
 //! Shards of a multi-machine corpus export: each publishes its bucket directories and its own sealed manifest;
-//! the shard that completes the set writes the day's `manifest.json` from all of them.
+//! the shard that completes the set writes the day's `manifest.json` from all of them. In an object store the
+//! shard manifest and the day manifest are conditional creates, so no file system is shared at all.
 
 use std::path::Path;
 
 use crate::error::{LakeError, Result};
 use crate::lake::day_manifest::{merge_shards, DayManifest};
-use crate::lake::layout::{bucket_dir_name, is_shard_manifest, MANIFEST_FILE};
+use crate::lake::layout::{
+    bucket_dir_name, bucket_of_day_path, is_shard_manifest, shard_manifest_name, MANIFEST_FILE,
+};
 use crate::lake::manifest::{manifest_bytes, now_iso};
-use crate::lake::manifest_reader::{read_manifest, Manifest};
+use crate::lake::manifest_reader::{parse_manifest, read_manifest, Manifest};
 use crate::lake::publish::{write_atomically, Staging, Target, TargetLock};
+use object_store::ObjectStoreExt;
+
+use crate::lake::remote::block_on;
+use crate::lake::remote::commit::Commit;
+use crate::lake::remote::lease::Lease;
+use crate::lake::remote::location::RemoteLake;
+use crate::lake::remote::store::store_error;
 use crate::spec::bucket_range::BucketRange;
 
 /// Moves each bucket directory of the shard's work area into the day, one atomic swap each, and removes the
@@ -71,5 +81,101 @@ pub(crate) fn seal_day_from_shards(day_dir: &Path) -> Result<bool> {
             Ok(true)
         }
         None => Ok(false),
+    }
+}
+
+/// A shard's part of a day in an object store, under the shard's lease.
+pub(crate) struct RemoteShard {
+    /// The lake.
+    pub lake: RemoteLake,
+    /// The day's directory relative to the lake.
+    pub day_rel: String,
+    /// The lease of this shard's part of the day.
+    pub lease: Lease,
+}
+
+/// Publishes a shard to an object store: retracts the day's manifest (it would list this shard's old files),
+/// uploads the shard's buckets and commits its manifest, then writes the day's manifest if the shards now
+/// cover every bucket. Returns whether the day has its `manifest.json`.
+pub(crate) fn publish_remote_shard(
+    shard: RemoteShard,
+    work_dir: &Path,
+    range: BucketRange,
+    manifest: &[u8],
+) -> Result<bool> {
+    let name = shard_manifest_name(range);
+    crate::lake::hashed_file::write_file(&work_dir.join(&name), manifest)?;
+    let RemoteShard {
+        lake,
+        day_rel,
+        lease,
+    } = shard;
+    block_on(async {
+        lease.confirm().await?;
+        let day_manifest = format!("{day_rel}/{MANIFEST_FILE}");
+        match lake.store().delete(&lake.key(&day_manifest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(store_error("retract", &lake.url(&day_manifest), &e)),
+        }
+        let owns = |rel: &str| bucket_of_day_path(rel).is_some_and(|b| range.contains(b));
+        Commit {
+            lake: &lake,
+            rel_dir: &day_rel,
+            local_dir: work_dir,
+            manifest_name: &name,
+            overwrite: true,
+            owns: &owns,
+        }
+        .run(&lease)
+        .await?;
+        let sealed = seal_remote_day(&lake, &day_rel).await;
+        lease.release().await;
+        sealed
+    })
+}
+
+/// Writes the day's `manifest.json` by a conditional create when the shard manifests in the store cover every
+/// bucket. Two shards finishing at once may both see the full set: one creates it, the other finds it there.
+async fn seal_remote_day(lake: &RemoteLake, day_rel: &str) -> Result<bool> {
+    use futures_util::stream::TryStreamExt;
+    use object_store::{PutMode, PutOptions, PutPayload};
+    let url = lake.url(day_rel);
+    let listed: Vec<_> = lake
+        .store()
+        .list(Some(&lake.key(day_rel)))
+        .try_collect()
+        .await
+        .map_err(|e| store_error("list", &url, &e))?;
+    let mut shards = Vec::new();
+    for meta in listed {
+        let Some(rel) = lake.rel_under(&meta.location, day_rel) else {
+            continue;
+        };
+        if !is_shard_manifest(&rel) {
+            continue;
+        }
+        let bytes = match lake.store().get(&meta.location).await {
+            Ok(got) => got.bytes().await.map_err(|e| store_error("read", &url, &e))?,
+            Err(object_store::Error::NotFound { .. }) => continue,
+            Err(e) => return Err(store_error("read", &url, &e)),
+        };
+        if let Ok((_, Manifest::Day(m))) = parse_manifest(&bytes) {
+            shards.push(m);
+        }
+    }
+    let Some(day) = merge_shards(shards, &now_iso()) else {
+        return Ok(false);
+    };
+    let key = lake.key(&format!("{day_rel}/{MANIFEST_FILE}"));
+    let body = PutPayload::from(manifest_bytes(&day.to_sealed_json()));
+    match lake
+        .store()
+        .put_opts(&key, body, PutOptions::from(PutMode::Create))
+        .await
+    {
+        Ok(_)
+        | Err(object_store::Error::AlreadyExists { .. })
+        | Err(object_store::Error::Precondition { .. }) => Ok(true),
+        Err(e) => Err(store_error("commit", &url, &e)),
     }
 }

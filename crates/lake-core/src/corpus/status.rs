@@ -8,7 +8,7 @@ use super::config::CorpusSettings;
 use super::existing::{fingerprinted, previous_days, Previous};
 use crate::error::Result;
 use crate::lake::fingerprint::{freshness, Freshness};
-use crate::lake::layout::{day_dir_name, day_label};
+use crate::lake::layout::day_label;
 use crate::source::clickhouse::fingerprint::current_fingerprints;
 use crate::source::clickhouse::CandleSource;
 
@@ -64,7 +64,7 @@ pub struct CorpusStatusReport {
 
 /// Checks every day of `settings` against the disk and the server; writes nothing.
 pub async fn corpus_status(settings: CorpusSettings) -> Result<CorpusStatusReport> {
-    let corpus_dir = settings.interval_dir();
+    let corpus_dir = settings.shown_corpus();
     let found = previous_days(&settings).await?;
     let to_check = fingerprinted(&found);
     // A server that cannot be asked makes the sealed days unknown, never fresh; the disk's answers still stand.
@@ -125,7 +125,7 @@ pub async fn corpus_status(settings: CorpusSettings) -> Result<CorpusStatusRepor
                 date: day_label(day),
                 state,
                 detail,
-                dir: corpus_dir.join(day_dir_name(day)),
+                dir: settings.shown_day(day),
             }
         })
         .collect();

@@ -39,11 +39,6 @@ pub fn lake_root(data_root: &str) -> PathBuf {
     PathBuf::from(data_root).join("lake")
 }
 
-/// `<lake>/runs`: the parent of every run directory.
-pub fn runs_dir(lake_root: &Path) -> PathBuf {
-    lake_root.join("runs")
-}
-
 /// Validates a run id: `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$` (no path can escape the runs directory).
 pub fn validate_run_id(run_id: &str) -> Result<()> {
     let mut chars = run_id.chars();
@@ -60,7 +55,7 @@ pub fn validate_run_id(run_id: &str) -> Result<()> {
     }
 }
 
-/// `run_id=<id>`: a run's directory name under [`runs_dir`].
+/// `run_id=<id>`: a run's directory name under `<lake>/runs`.
 pub fn run_dir_name(run_id: &str) -> String {
     format!("run_id={run_id}")
 }

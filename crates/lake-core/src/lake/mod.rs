@@ -7,6 +7,7 @@ pub(crate) mod hashed_file;
 pub(crate) mod layout;
 pub(crate) mod manifest;
 pub(crate) mod manifest_reader;
+pub(crate) mod place;
 pub(crate) mod publish;
 pub(crate) mod remote;
 pub(crate) mod run_manifest;

@@ -76,7 +76,14 @@ pub(crate) struct Inspected {
 }
 
 /// A sealed directory on local disk.
-struct LocalDir(PathBuf);
+pub(crate) struct LocalDir(PathBuf);
+
+impl LocalDir {
+    /// The directory at `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self(path)
+    }
+}
 
 impl SealedFiles for LocalDir {
     fn name(&self) -> PathBuf {

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use crate::config::facts::{defaults, FACTS};
 use crate::config::wire::{check_chain, check_data_root, non_empty, parse_config};
 use crate::error::{LakeError, Result};
-use crate::lake::layout::{runs_dir, slice_dir, validate_run_id};
-use crate::lake::remote::location::{open_lake, RemoteLake};
+use crate::lake::layout::{slice_dir, validate_run_id};
+use crate::lake::place::LakePlace;
 use crate::source::clickhouse::ClickHouseConfig;
 use crate::spec::interval::Interval;
 use crate::spec::window::{parse_window_spec, WindowSpec};
@@ -80,10 +80,8 @@ pub struct RunSliceConfig {
 /// A validated config.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    /// `<data_root>/lake`; for an object store, the local directory where the run is built.
-    pub lake_root: PathBuf,
-    /// The object store the run is published to, when `data_root` is an `s3://` URL.
-    pub remote: Option<RemoteLake>,
+    /// The lake the run goes to.
+    pub lake: LakePlace,
     /// Validated run id.
     pub run_id: String,
     /// Parsed interval.
@@ -129,15 +127,8 @@ impl RunSliceConfig {
             "alerts_path is empty: give a .parquet or .csv alerts file",
         )?;
         check_chain(&self.chain)?;
-        let (lake_root, remote) = open_lake(&self.data_root)?;
-        if remote.is_some() && self.source == "corpus" {
-            return Err(LakeError::invalid_config(
-                "source \"corpus\" reads a local lake: a run from the corpus needs a directory data_root for now",
-            ));
-        }
         Ok(RunSettings {
-            lake_root,
-            remote,
+            lake: LakePlace::open(&self.data_root)?,
             interval: Interval::parse(&self.interval)?,
             window: parse_window_spec(&self.window)?,
             window_spec: self.window,
@@ -189,11 +180,6 @@ impl RunSliceConfig {
 }
 
 impl RunSettings {
-    /// `<lake>/runs`.
-    pub fn runs_dir(&self) -> PathBuf {
-        runs_dir(&self.lake_root)
-    }
-
     /// `slices/ohlcv/interval=<i>/window=<w>`, relative to the run.
     pub fn slice_dir(&self) -> String {
         slice_dir(self.interval.spec(), &self.window_spec)

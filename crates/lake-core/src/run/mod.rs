@@ -17,9 +17,8 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::lake::layout::{run_dir_name, run_rel_dir, COVERAGE_PATH, MANIFEST_FILE};
+use crate::lake::layout::{run_rel_dir, COVERAGE_PATH, MANIFEST_FILE};
 use crate::lake::manifest::{FetchStats, FileTotals, SourceSnapshot};
-use crate::lake::publish::{Staging, Target};
 use crate::pipeline::hooks::ExportHooks;
 use crate::pipeline::part_sink::{PartDir, PartSink};
 use crate::pipeline::progress::{Phase, Progress};
@@ -27,6 +26,7 @@ use crate::pipeline::sink::fetch_into;
 use crate::source::clickhouse::CandleSource;
 use crate::source::corpus::CorpusSource;
 use crate::source::corpus_freshness;
+use crate::source::corpus_mirror::CorpusMirror;
 use crate::source::feed::{CandleFeed, FetchRequest};
 use crate::spec::coverage::CoveragePolicy;
 use crate::spec::fetch_plan::MintRanges;
@@ -64,20 +64,38 @@ pub struct RunExportResult {
     pub duration_ms: u64,
 }
 
-/// Opens the run's candle source: a ClickHouse server or the lake's own corpus.
-async fn open_feed(
-    settings: &RunSettings,
-    plan: &[MintRanges],
-) -> Result<(CandleFeed, SourceSnapshot)> {
+/// The run's candle source: a ClickHouse server or the lake's own corpus (with the local copy it reads when
+/// the corpus is in an object store; it must live as long as the feed).
+struct Feed {
+    feed: CandleFeed,
+    snapshot: SourceSnapshot,
+    _mirror: Option<CorpusMirror>,
+}
+
+/// Opens the run's candle source.
+async fn open_feed(settings: &RunSettings, plan: &[MintRanges]) -> Result<Feed> {
     match &settings.source {
         SourceChoice::ClickHouse(cfg) => {
             let (source, snapshot) =
                 CandleSource::connect(cfg, &settings.chain, settings.interval.seconds()).await?;
-            Ok((CandleFeed::ClickHouse(Box::new(source)), snapshot))
+            Ok(Feed {
+                feed: CandleFeed::ClickHouse(Box::new(source)),
+                snapshot,
+                _mirror: None,
+            })
         }
         SourceChoice::Corpus { require_fresh } => {
+            let mirror = match &settings.lake.remote {
+                Some(remote) => {
+                    Some(CorpusMirror::fetch(remote, settings.interval.spec(), plan).await?)
+                }
+                None => None,
+            };
+            let root = mirror
+                .as_ref()
+                .map_or(settings.lake.local.clone(), |m| m.lake_root().to_owned());
             let (lake, interval, chain, plan) = (
-                settings.lake_root.clone(),
+                root,
                 settings.interval.spec().to_owned(),
                 settings.chain.clone(),
                 plan.to_vec(),
@@ -94,8 +112,11 @@ async fn open_feed(
                 )
                 .await?;
             }
-            let snapshot = source.snapshot();
-            Ok((CandleFeed::Corpus(Arc::new(source)), snapshot))
+            Ok(Feed {
+                snapshot: source.snapshot(),
+                feed: CandleFeed::Corpus(Arc::new(source)),
+                _mirror: mirror,
+            })
         }
     }
 }
@@ -110,15 +131,9 @@ pub async fn export_run_slices(
     let progress = Progress::new(hooks.progress.clone());
     progress.phase(Phase::LoadingAlerts, None);
 
-    let target = Target::new(&settings.runs_dir(), &run_dir_name(&settings.run_id));
-    let overwrite = settings.overwrite;
-    let remote = settings.remote.clone();
+    let (lake, overwrite) = (settings.lake.clone(), settings.overwrite);
     let rel_dir = run_rel_dir(&settings.run_id);
-    let staging = blocking(move || match remote {
-        Some(lake) => Staging::begin_remote(target, overwrite, &lake, &rel_dir),
-        None => Staging::begin(target, overwrite),
-    })
-    .await?;
+    let staging = blocking(move || lake.stage(&rel_dir, overwrite)).await?;
 
     crate::failpoint::hit("export.staging_created");
     let alerts_path = settings.alerts_path.clone();
@@ -126,7 +141,11 @@ pub async fn export_run_slices(
     cancel.check()?;
     let index = Arc::new(AlertIndex::build(alerts, &settings)?);
     let plan = index.plan();
-    let (feed, source) = open_feed(&settings, &plan).await?;
+    let Feed {
+        feed,
+        snapshot: source,
+        _mirror,
+    } = open_feed(&settings, &plan).await?;
 
     let policy = CoveragePolicy {
         window: settings.window,

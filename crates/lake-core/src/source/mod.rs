@@ -3,5 +3,6 @@
 pub(crate) mod clickhouse;
 pub(crate) mod corpus;
 pub(crate) mod corpus_freshness;
+pub(crate) mod corpus_mirror;
 pub(crate) mod feed;
 pub(crate) mod fetched_mint;

@@ -17,17 +17,6 @@ pub fn is_remote(data_root: &str) -> bool {
     data_root.contains("://")
 }
 
-/// Where an export builds and where it publishes: the local lake root it writes (the lake itself, or the
-/// remote lake's work directory), and the remote lake when `data_root` is an object store.
-pub fn open_lake(data_root: &str) -> Result<(PathBuf, Option<RemoteLake>)> {
-    if is_remote(data_root) {
-        let remote = RemoteLake::open(data_root)?;
-        Ok((remote.work_lake_root(), Some(remote)))
-    } else {
-        Ok((crate::lake::layout::lake_root(data_root), None))
-    }
-}
-
 /// A lake on S3: the store, and the key prefix standing for `<data_root>/lake`.
 #[derive(Clone)]
 pub struct RemoteLake {

@@ -27,6 +27,14 @@ pub struct RemoteDir {
 }
 
 impl RemoteDir {
+    /// The directory `rel_dir` of `lake`.
+    pub fn new(lake: RemoteLake, rel_dir: &str) -> Self {
+        Self {
+            lake,
+            rel_dir: rel_dir.to_owned(),
+        }
+    }
+
     /// Opens `s3://bucket/prefix/lake/<rel_dir>`.
     pub fn open(url: &str) -> Result<Self> {
         let url = url.trim_end_matches('/');

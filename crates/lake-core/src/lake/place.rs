@@ -1,0 +1,71 @@
+//! Where an export's sealed directories go: the lake on local disk, or a lake in an object store that is
+//! built in a local work directory and uploaded. Exports ask this one place for their staging, for how a
+//! directory is named in results, and for a sealed directory to read back, and never branch on the kind.
+
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::lake::layout::lake_root;
+use crate::lake::publish::{Staging, Target};
+use crate::lake::remote::location::{is_remote, RemoteLake};
+use crate::lake::remote::sealed_objects::RemoteDir;
+use crate::lake::verify::{LocalDir, SealedFiles};
+
+/// A lake, as an export writes and reads it.
+#[derive(Debug, Clone)]
+pub struct LakePlace {
+    /// The local lake root: the lake itself, or the work directory where a remote lake's exports are built.
+    pub local: PathBuf,
+    /// The object store, when `data_root` is an `s3://` URL.
+    pub remote: Option<RemoteLake>,
+}
+
+impl LakePlace {
+    /// The lake of a config's `data_root`: a directory (the lake is `<data_root>/lake`) or `s3://bucket/prefix`.
+    pub fn open(data_root: &str) -> Result<Self> {
+        if is_remote(data_root) {
+            let remote = RemoteLake::open(data_root)?;
+            Ok(Self {
+                local: remote.work_lake_root(),
+                remote: Some(remote),
+            })
+        } else {
+            Ok(Self {
+                local: lake_root(data_root),
+                remote: None,
+            })
+        }
+    }
+
+    /// How results name the lake's directory `rel`: a path, or an `s3://` URL.
+    pub fn shown(&self, rel: &str) -> PathBuf {
+        match &self.remote {
+            Some(lake) => PathBuf::from(lake.url(rel)),
+            None => self.local.join(rel),
+        }
+    }
+
+    /// The sealed directory `rel` of the lake, to read its manifest or verify it.
+    pub(crate) fn sealed(&self, rel: &str) -> Box<dyn SealedFiles + Send> {
+        match &self.remote {
+            Some(lake) => Box::new(RemoteDir::new(lake.clone(), rel)),
+            None => Box::new(LocalDir::new(self.local.join(rel))),
+        }
+    }
+
+    /// Begins the staging of the lake's directory `rel` (`runs/run_id=r`, a corpus day): locked (and, in an
+    /// object store, leased), refusing an existing one unless `overwrite`.
+    pub fn stage(&self, rel: &str, overwrite: bool) -> Result<Staging> {
+        let local = self.local.join(rel);
+        let parent = local.parent().unwrap_or(&self.local).to_owned();
+        let name = local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let target = Target::new(&parent, &name);
+        match &self.remote {
+            Some(lake) => Staging::begin_remote(target, overwrite, lake, rel),
+            None => Staging::begin(target, overwrite),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! A corpus in an object store, as a run reads it: the sealed days the run touches are fetched to a private
+//! local directory (the manifest, and only the files of the buckets the run's mints fall in), each file's
+//! SHA-256 checked against its manifest as it streams, and then read like a corpus on disk.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use futures_util::stream::TryStreamExt;
+use object_store::ObjectStoreExt;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ErrorCode, LakeError, Result};
+use crate::lake::layout::{bucket_of_day_path, corpus_rel_dir, day_dir_name, MANIFEST_FILE};
+use crate::lake::manifest_reader::{parse_manifest, Manifest};
+use crate::lake::remote::location::RemoteLake;
+use crate::lake::remote::store::store_error;
+use crate::source::corpus::days_touched;
+use crate::spec::fetch_plan::MintRanges;
+use crate::spec::mint_bucket::mint_bucket_index;
+
+/// A local copy of the days a run reads; removed when dropped.
+#[derive(Debug)]
+pub struct CorpusMirror {
+    root: PathBuf,
+}
+
+impl CorpusMirror {
+    /// The lake root of the copy, to open as a [`crate::source::corpus::CorpusSource`].
+    pub fn lake_root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Fetches the days and buckets `plan` touches from `lake` into a new directory beside its work directory.
+    pub async fn fetch(lake: &RemoteLake, interval_spec: &str, plan: &[MintRanges]) -> Result<Self> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let work = lake.work_lake_root();
+        let parent = work.parent().unwrap_or(&work);
+        let mirror = Self {
+            root: parent.join(format!(".corpus-read-{}-{stamp}", std::process::id())),
+        };
+        let buckets: BTreeSet<u8> = plan.iter().map(|m| mint_bucket_index(&m.mint)).collect();
+        for day in days_touched(plan) {
+            let rel = format!("{}/{}", corpus_rel_dir(interval_spec), day_dir_name(day));
+            mirror.fetch_day(lake, &rel, &buckets).await?;
+        }
+        Ok(mirror)
+    }
+
+    async fn fetch_day(&self, lake: &RemoteLake, rel: &str, buckets: &BTreeSet<u8>) -> Result<()> {
+        let manifest_rel = format!("{rel}/{MANIFEST_FILE}");
+        let bytes = match lake.store().get(&lake.key(&manifest_rel)).await {
+            Ok(got) => got
+                .bytes()
+                .await
+                .map_err(|e| store_error("read", &lake.url(&manifest_rel), &e))?,
+            // No manifest: the corpus source reports the missing day, as it does on disk.
+            Err(object_store::Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(store_error("read", &lake.url(&manifest_rel), &e)),
+        };
+        let dir = self.root.join(rel);
+        write(&dir.join(MANIFEST_FILE), &bytes)?;
+        let Ok((_, Manifest::Day(manifest))) = parse_manifest(&bytes) else {
+            return Ok(());
+        };
+        for file in &manifest.files {
+            let wanted = bucket_of_day_path(&file.rel_path).is_some_and(|b| buckets.contains(&b));
+            if !wanted || file.rel_path.split('/').any(|s| s == "..") {
+                continue;
+            }
+            let object_rel = format!("{rel}/{}", file.rel_path);
+            let url = lake.url(&object_rel);
+            let got = lake
+                .store()
+                .get(&lake.key(&object_rel))
+                .await
+                .map_err(|e| store_error("read", &url, &e))?;
+            let path = dir.join(&file.rel_path);
+            let mut out = create(&path)?;
+            let mut hasher = Sha256::new();
+            let mut stream = got.into_stream();
+            while let Some(chunk) = stream
+                .try_next()
+                .await
+                .map_err(|e| store_error("read", &url, &e))?
+            {
+                hasher.update(&chunk);
+                out.write_all(&chunk)
+                    .map_err(|e| LakeError::io("cannot write", &path, &e))?;
+            }
+            if hex::encode(hasher.finalize()) != file.sha256 {
+                return Err(LakeError::new(
+                    ErrorCode::ObjectStore,
+                    format!(
+                        "{url} does not match its day's manifest; run verify on {} and export the day again",
+                        lake.url(rel)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CorpusMirror {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn create(path: &Path) -> Result<std::fs::File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| LakeError::io("cannot create directory", parent, &e))?;
+    }
+    std::fs::File::create(path).map_err(|e| LakeError::io("cannot create", path, &e))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    create(path)?
+        .write_all(bytes)
+        .map_err(|e| LakeError::io("cannot write", path, &e))
+}
