@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. `npm test` (the README's command) and `.ci/run` both run exactly this script.
 # Order: cheap static checks first, then the debug addon, Rust tests, TypeScript checks, and finally
-# vitest against a throwaway ClickHouse that this script starts and always stops.
+# vitest against a throwaway ClickHouse and a throwaway S3 server (moto) that this script starts and always stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,12 @@ step "ClickHouse (throwaway server on loopback)"
 server_env=$(bash scripts/clickhouse-server.sh start)
 eval "$server_env"
 trap 'bash scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_DIR"' EXIT
+
+step "S3 API server (moto, throwaway, on loopback)"
+s3_env=$(bash scripts/s3-server.sh start)
+eval "$s3_env"
+export QUANTBOT_REQUIRE_S3=1
+trap 'bash scripts/s3-server.sh stop "$S3_TEST_DIR"; bash scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_DIR"' EXIT
 
 step "cargo test"
 cargo test --workspace

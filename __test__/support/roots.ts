@@ -86,3 +86,22 @@ export function lakeRoots(): LakeRoot[] {
 export async function readUnder(root: LakeRoot, dir: string, rel: string): Promise<Buffer> {
   return readFileSync(join(await root.local(dir), rel));
 }
+
+/**
+ * True when the S3 server is there for suites about S3 alone; prints why not otherwise (and fails when
+ * `QUANTBOT_REQUIRE_S3=1`).
+ */
+export function s3Suite(): boolean {
+  return lakeRoots().some((r) => r.kind === 's3');
+}
+
+/** The AWS variables of the test server, for CLI child processes (which get no other environment). */
+export function awsEnv(): Record<string, string> {
+  const names = ['AWS_ENDPOINT_URL', 'AWS_ALLOW_HTTP', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'];
+  return Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]!]));
+}
+
+/** The S3 root kind. */
+export function s3Root(): LakeRoot {
+  return S3;
+}

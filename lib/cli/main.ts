@@ -46,7 +46,7 @@ function compressionOption() {
 /** What both exports take about the files they write. */
 function withOutputOptions(command: Command): Command {
   return command
-    .option('--data-root <dir>', 'directory holding lake/', 'data')
+    .option('--data-root <dir>', 'directory holding lake/, or s3://bucket/prefix (credentials from AWS_* variables)', 'data')
     .option('--chain <chain>', dflt('chain to filter on', F.chain))
     .addOption(compressionOption())
     .option('--target-file-mb <mb>', dflt('roll part files before they pass this size', F.target_file_mb.default), positiveInt('--target-file-mb'));
@@ -185,6 +185,11 @@ ClickHouse connection (--clickhouse-url overrides these; flags override both):
   (quantbot), CLICKHOUSE_USER (default), CLICKHOUSE_PASSWORD, CLICKHOUSE_SECURE (1 for HTTPS),
   CLICKHOUSE_CA_CERT, CLICKHOUSE_CONNECT_TIMEOUT, CLICKHOUSE_RECEIVE_TIMEOUT
 
+Object storage (--data-root s3://bucket/prefix): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+  AWS_REGION, AWS_ENDPOINT_URL (S3-compatible servers), AWS_ALLOW_HTTP (true for a plain-HTTP endpoint);
+  exports are built under $TMPDIR and uploaded; QUANTBOT_LAKE_LEASE_SECONDS (30) bounds how long a crashed
+  export keeps its run locked
+
 Output: <data-root>/lake/runs/run_id=<id>/{manifest.json, inputs/alerts.parquet, outputs/coverage.parquet,
   slices/ohlcv/interval=<i>/window=<w>/mint_bucket=<bb>/part-NNNN.parquet}
   <data-root>/lake/corpus/ohlcv/interval=<i>/date=<YYYY-MM-DD>/{manifest.json, mint_bucket=<bb>/part-NNNN.parquet}
@@ -267,7 +272,7 @@ Exit codes: 0 success, 1 export or verification failure, 2 usage error (a flag o
     .option('--interval <interval>', 'required: candle interval, e.g. 1m')
     .option('--date-from <date>', 'required: first UTC day, YYYY-MM-DD')
     .option('--date-to <date>', 'required: day after the last one, YYYY-MM-DD (exclusive)')
-    .option('--data-root <dir>', 'directory holding lake/', 'data')
+    .option('--data-root <dir>', 'directory holding lake/, or s3://bucket/prefix (credentials from AWS_* variables)', 'data')
     .option('--chain <chain>', dflt('chain', F.chain))
     .option('--mints <file>', 'the mint filter the corpus was exported with, one per line')
     .option('--buckets <range>', 'the bucket range (shard) to check, e.g. 00-3f');
@@ -282,7 +287,7 @@ Exit codes: 0 success, 1 export or verification failure, 2 usage error (a flag o
   lake
     .command('verify')
     .description('recompute the hashes, sizes, row counts and seal of a sealed run; exit 0 only when intact')
-    .argument('<run_dir>', 'a run directory, e.g. data/lake/runs/run_id=<id>')
+    .argument('<run_dir>', 'a run directory or corpus day, e.g. data/lake/runs/run_id=<id> or s3://bucket/prefix/lake/runs/run_id=<id>')
     .addOption(formatOption())
     .exitOverride()
     .action(async (runDir: string, flags: { format: Format }) => {
@@ -294,10 +299,12 @@ Exit codes: 0 success, 1 export or verification failure, 2 usage error (a flag o
   return program;
 }
 
-/** Passwords the user gave us (environment and any URL on the command line), so that no output can echo them. */
+/** Secrets the user gave us (ClickHouse and AWS ones in the environment, any URL on the command line), so that no output can echo them. */
 function secretsOf(argv: string[], env: NodeJS.ProcessEnv): string[] {
   const secrets = new Set<string>();
-  if (env.CLICKHOUSE_PASSWORD) secrets.add(env.CLICKHOUSE_PASSWORD);
+  for (const name of ['CLICKHOUSE_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) {
+    if (env[name]) secrets.add(env[name]);
+  }
   for (const arg of argv) {
     for (const m of arg.matchAll(/:\/\/[^/@\s:]*:([^@\s]*)@/g)) {
       secrets.add(m[1]!);

@@ -175,6 +175,7 @@ impl Commit<'_> {
                 .put(&key, PutPayload::from(content))
                 .await
                 .map_err(|e| store_error("upload", &url, &e))?;
+            crate::failpoint::hit("remote.upload");
             return Ok(());
         }
         let upload = self
@@ -200,6 +201,7 @@ impl Commit<'_> {
             .finish()
             .await
             .map_err(|e| store_error("upload", &url, &e))?;
+        crate::failpoint::hit("remote.upload");
         Ok(())
     }
 }

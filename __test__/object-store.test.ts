@@ -1,0 +1,170 @@
+// The lake in an object store, beyond what the parameterised suites check: the same keys and bytes as on disk
+// (multipart-sized files included), an independent reader straight from S3, the commit protocol under races and
+// kill -9, and coded errors without secrets.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exportCorpus, exportRunSlices, verifyLakeDir } from '#native';
+import { chQuery, clickhouseUrl, connection } from './support/clickhouse.js';
+import { quantbot, startQuantbot } from './support/cli.js';
+import { rejection } from './support/errors.js';
+import { MINTS, T0, useCandleFixture } from './support/fixture.js';
+import { filesUnder, runConfig, tempDir } from './support/lake.js';
+import { awsEnv, s3Root, s3Suite, s3tool } from './support/roots.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A manifest without what depends on the wall clock: created_at, the server's as_of, and the seal over them. */
+function timeless(bytes: Buffer): unknown {
+  const m = JSON.parse(bytes.toString('utf8'));
+  delete m.created_at;
+  delete m.seal;
+  if (m.inputs?.source_snapshot?.clickhouse) delete m.inputs.source_snapshot.clickhouse.as_of;
+  if (m.source_snapshot?.clickhouse) delete m.source_snapshot.clickhouse.as_of;
+  return m;
+}
+
+/** Asserts two directories (fetched copies) hold the same files, byte for byte, manifests up to the clock. */
+function expectSameTree(a: Map<string, Buffer>, b: Map<string, Buffer>) {
+  const visible = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => !p.split('/').some((s) => s.startsWith('.'))).sort();
+  expect(visible(b)).toEqual(visible(a));
+  for (const p of visible(a)) {
+    if (p.endsWith('.json')) expect(timeless(b.get(p)!), p).toEqual(timeless(a.get(p)!));
+    else expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
+  }
+}
+
+describe.runIf(s3Suite())('a lake in an object store', () => {
+  const s3 = s3Root();
+  let db: string;
+  let work: string;
+  let alerts: string;
+  let cliEnv: Record<string, string>;
+
+  const fixture = useCandleFixture('s3');
+  beforeAll(async () => {
+    db = fixture.db;
+    work = tempDir('lake-s3');
+    alerts = join(work, 'alerts.csv');
+    writeFileSync(alerts, ['alert_id,mint,ts', ...MINTS.map((m, i) => `s${i},${m},${T0 + 3600 + i * 600}`)].join('\n') + '\n');
+    const url = clickhouseUrl();
+    cliEnv = { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, CLICKHOUSE_DATABASE: db, ...awsEnv() };
+  });
+
+  const exportArgs = (root: string, runId: string, extra: string[] = []) => [
+    'lake', 'export-run-slices', '--run-id', runId, '--interval', '1m', '--window', 'pre60_post120', '--alerts', alerts,
+    '--data-root', root, '--concurrency', '1', ...extra,
+  ];
+
+  it('writes the same keys and bytes as on disk, multipart uploads included, and pyarrow reads it from S3', async () => {
+    // One mint with 400,000 uncompressed candles: a 15 MiB part file, uploaded in 8 MiB parts.
+    const mint = 'BigMint11111111111111111111111111111111111111';
+    await chQuery(`CREATE TABLE ${db}.big AS ${db}.ohlcv_candles`);
+    await chQuery(
+      `INSERT INTO ${db}.big SELECT '${mint}', 'solana', toDateTime(${T0} + number * 60), 60, number, number, number, number, number, ` +
+        `toDateTime(1700000000) FROM system.numbers LIMIT 400000`,
+    );
+    const bigAlerts = join(work, 'big.csv');
+    writeFileSync(bigAlerts, `alert_id,mint,ts\nbig,${mint},${T0 + 200_000 * 60}\n`);
+    const cfg = (root: string) => ({
+      ...runConfig(db, root, bigAlerts, { window: 'pre200000_post200000', compression: 'none' as const, target_file_mb: 64 }),
+      clickhouse: connection(db, 'big'),
+    });
+    const local = await exportRunSlices(cfg(tempDir('same-local')));
+    const remote = await exportRunSlices(cfg(s3.fresh('same')));
+    const sizes = (local.manifest as { files: Array<{ bytes: number }> }).files.map((f) => f.bytes);
+    expect(Math.max(...sizes)).toBeGreaterThan(8 << 20);
+    expectSameTree(filesUnder(local.run_dir), filesUnder(await s3.local(remote.run_dir)));
+    expect((await verifyLakeDir(remote.run_dir)).ok).toBe(true);
+
+    // The corpus too, two days of the fixture.
+    const corpus = (root: string) => ({ data_root: root, interval: '1m', date_from: '2021-01-01', date_to: '2021-01-03', clickhouse: connection(db, 'ohlcv_candles') });
+    const localCorpus = await exportCorpus(corpus(tempDir('same-corpus')));
+    const remoteCorpus = await exportCorpus(corpus(s3.fresh('same-corpus')));
+    expectSameTree(filesUnder(localCorpus.corpus_dir), filesUnder(await s3.local(remoteCorpus.corpus_dir)));
+
+    // pyarrow's S3 filesystem and dataset reader, straight from the bucket, hive partitions and all.
+    const read = JSON.parse(s3tool('rows', `${remote.run_dir}/slices`));
+    expect(read).toMatchObject({ rows: 400_000, mints: 1 });
+    expect(read.buckets).toEqual((remote.manifest as { outputs: Record<string, { mint_buckets: string[] }> }).outputs['slices/ohlcv/interval=1m/window=pre200000_post200000']!.mint_buckets);
+    expect(read.columns).toEqual(expect.arrayContaining(['mint', 'ts', 'open', 'close', 'volume', 'mint_bucket']));
+
+    // The CLI verifies by URL.
+    const verified = quantbot(['lake', 'verify', remote.run_dir, '--format', 'json'], awsEnv());
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true });
+  });
+
+  it('two exports of one run racing from two machines: exactly one commits, the run verifies', async () => {
+    const root = s3.fresh('race');
+    for (let round = 0; round < 3; round++) {
+      const runId = `race-${round}`;
+      // Separate work directories, as on two machines: only the object store's lease stands between them.
+      const a = startQuantbot(exportArgs(root, runId), { ...cliEnv, TMPDIR: tempDir('machine-a') });
+      const b = startQuantbot(exportArgs(root, runId), { ...cliEnv, TMPDIR: tempDir('machine-b') });
+      const results = await Promise.all([a.done, b.done]);
+      const codes = results.map((r) => r.code).sort();
+      expect(codes, results.map((r) => r.stderr).join('\n')).toEqual([0, 1]);
+      const loser = results.find((r) => r.code === 1)!;
+      expect(loser.stderr).toMatch(/RUN_LOCKED|RUN_EXISTS/);
+      const runDir = `${root}/lake/runs/run_id=${runId}`;
+      const report = await verifyLakeDir(runDir);
+      expect(report.ok, JSON.stringify(report.problems)).toBe(true);
+    }
+  });
+
+  it('kill -9 during the upload: no manifest, the run stays locked until its lease lapses, then the next export commits', async () => {
+    const root = s3.fresh('killed');
+    const runDir = `${root}/lake/runs/run_id=victim`;
+    const crashed = quantbot(exportArgs(root, 'victim'), {
+      ...cliEnv,
+      TMPDIR: tempDir('machine-a'),
+      QUANTBOT_LAKE_FAILPOINT: 'remote.upload:abort',
+      QUANTBOT_LAKE_LEASE_SECONDS: '5',
+    });
+    const died = Date.now();
+    expect(crashed.signal).toBe('SIGABRT');
+    const left = s3.list(runDir);
+    expect(left.length, 'the attempt had uploaded something').toBeGreaterThan(0);
+    expect(left).not.toContain('manifest.json');
+    expect((await verifyLakeDir(runDir)).problems.map((p) => p.kind)).toEqual(['missing_manifest']);
+
+    const blocked = quantbot(exportArgs(root, 'victim'), { ...cliEnv, TMPDIR: tempDir('machine-b') });
+    expect(Date.now() - died).toBeLessThan(5000);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toContain('RUN_LOCKED');
+
+    await sleep(Math.max(0, died + 5500 - Date.now()));
+    const next = quantbot(exportArgs(root, 'victim'), { ...cliEnv, TMPDIR: tempDir('machine-b') });
+    expect(next.code, next.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(await s3.local(runDir), 'manifest.json'), 'utf8'));
+    // The dead attempt's objects are gone or are the new run's: nothing the manifest does not list.
+    expect(s3.list(runDir).sort()).toEqual(['manifest.json', ...manifest.files.map((f: { path: string }) => f.path)].sort());
+    expect((await verifyLakeDir(runDir)).ok).toBe(true);
+  });
+
+  it('object-store failures are coded, say what to check, and never show the secret key', async () => {
+    const secret = awsEnv().AWS_SECRET_ACCESS_KEY!;
+    const unreachable = quantbot(exportArgs(s3.fresh('down'), 'x'), { ...cliEnv, AWS_ENDPOINT_URL: 'http://127.0.0.1:1' });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain('OBJECT_STORE_UNREACHABLE');
+    expect(unreachable.stderr).toContain('AWS_ENDPOINT_URL');
+
+    const noBucket = quantbot(exportArgs('s3://no-such-bucket-here/p', 'x'), cliEnv);
+    expect(noBucket.code).toBe(1);
+    expect(noBucket.stderr).toMatch(/OBJECT_STORE: .*bucket does not exist/);
+
+    const json = quantbot([...exportArgs('s3://no-such-bucket-here/p', 'x'), '--format', 'json'], cliEnv);
+    expect(JSON.parse(json.stderr).error.code).toBe('OBJECT_STORE');
+
+    const wrongScheme = quantbot(exportArgs('gs://bucket/p', 'x'), cliEnv);
+    expect(wrongScheme.code).toBe(2);
+    expect(wrongScheme.stderr).toContain('s3://');
+
+    for (const r of [unreachable, noBucket, json, wrongScheme]) {
+      expect(r.stderr + r.stdout).not.toContain(secret);
+    }
+    const err = await rejection(verifyLakeDir('s3://quantbot-test/not-a-lake'));
+    expect(err.code).toBe('INVALID_CONFIG');
+  });
+});
