@@ -176,7 +176,7 @@ export interface LakeCorpusDayStatus {
  * of absent fields: `configFacts()`.
  */
 export interface LakeCorpusExportConfig {
-  /** The lake lives in `<data_root>/lake`. */
+  /** The lake lives in `<data_root>/lake`: a directory, or `s3://bucket/prefix` (see `object_store`). */
   data_root: string
   /** Candle interval spec, e.g. `1m`. */
   interval: string
@@ -203,6 +203,8 @@ export interface LakeCorpusExportConfig {
   concurrency?: number
   /** The candle server. */
   clickhouse: ClickhouseConnection
+  /** Region, endpoint and credentials of an `s3://` data root, else the AWS environment's. */
+  object_store?: LakeObjectStore
 }
 
 /** What a corpus export reports. */
@@ -257,6 +259,25 @@ export interface LakeExportResult {
   duration_ms: number
 }
 
+/**
+ * Region, endpoint and credentials of an `s3://` data root (snake_case on the wire). Each field set here wins
+ * over its AWS environment variable; fields left out fall back to it. Refused with a directory `data_root`.
+ */
+export interface LakeObjectStore {
+  /** `AWS_REGION`, e.g. `eu-west-1`. */
+  region?: string
+  /** `AWS_ENDPOINT_URL`: an S3-compatible server (MinIO, R2, a local test server). */
+  endpoint?: string
+  /** `AWS_ALLOW_HTTP`: allow a plain-HTTP endpoint. */
+  allow_http?: boolean
+  /** `AWS_ACCESS_KEY_ID`. */
+  access_key_id?: string
+  /** `AWS_SECRET_ACCESS_KEY`; never written to any output, log or error. */
+  secret_access_key?: string
+  /** `AWS_SESSION_TOKEN`; never written to any output, log or error. */
+  session_token?: string
+}
+
 /** One progress event; counters never decrease. */
 export interface LakeProgressEvent {
   /** `loading_alerts`, `exporting`, `finishing`, `sealing` or `done`. */
@@ -283,7 +304,7 @@ export interface LakeProgressEvent {
  * ranges of absent fields: `configFacts()`.
  */
 export interface LakeRunSliceExportConfig {
-  /** The lake lives in `<data_root>/lake`. */
+  /** The lake lives in `<data_root>/lake`: a directory, or `s3://bucket/prefix` (see `object_store`). */
   data_root: string
   /** `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`. */
   run_id: string
@@ -307,6 +328,8 @@ export interface LakeRunSliceExportConfig {
   target_total?: number
   /** The candle server; required unless `source` is `corpus`. */
   clickhouse?: ClickhouseConnection
+  /** Region, endpoint and credentials of an `s3://` data root, else the AWS environment's. */
+  object_store?: LakeObjectStore
   /** Where candles come from: a ClickHouse server, or the lake's own sealed corpus of this interval. */
   source?: 'clickhouse' | 'corpus'
   /**

@@ -167,4 +167,21 @@ describe.runIf(s3Suite())('a lake in an object store', () => {
     const err = await rejection(verifyLakeDir('s3://quantbot-test/not-a-lake'));
     expect(err.code).toBe('INVALID_CONFIG');
   });
+
+  it('the object_store block wins over the environment, and a directory data_root refuses it', async () => {
+    const aws = awsEnv();
+    const block = {
+      endpoint: aws.AWS_ENDPOINT_URL!, allow_http: true, region: aws.AWS_REGION!,
+      access_key_id: aws.AWS_ACCESS_KEY_ID!, secret_access_key: aws.AWS_SECRET_ACCESS_KEY!,
+    };
+    const ok = await exportRunSlices({ ...runConfig(db, s3.fresh('block'), alerts), object_store: block });
+    expect((await verifyLakeDir(ok.run_dir)).ok).toBe(true);
+    // The environment points at the live server; the block's endpoint is what is used.
+    const down = await rejection(exportRunSlices({ ...runConfig(db, s3.fresh('block-down'), alerts), object_store: { ...block, endpoint: 'http://127.0.0.1:1' } }));
+    expect(down.code).toBe('OBJECT_STORE_UNREACHABLE');
+    expect(down.message).not.toContain(block.secret_access_key);
+    const local = await rejection(exportRunSlices({ ...runConfig(db, tempDir('block-local'), alerts), object_store: block }));
+    expect(local.code).toBe('INVALID_CONFIG');
+    expect(local.message).toContain('object_store');
+  });
 });

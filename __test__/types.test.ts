@@ -7,6 +7,7 @@ import type {
   LakeCorpusExportConfig as NativeCorpusConfig,
   LakeCorpusExportResult as NativeCorpusResult,
   LakeExportResult as NativeRunResult,
+  LakeObjectStore as NativeObjectStore,
   LakeRunSliceExportConfig as NativeRunConfig,
 } from '#native';
 import { configFacts } from '#native';
@@ -14,6 +15,7 @@ import {
   ClickHouseConnectionSchema,
   LakeCorpusExportConfigSchema,
   LakeRunSliceExportConfigSchema,
+  ObjectStoreSchema,
   type LakeCorpusExportConfig,
   type LakeCorpusExportConfigInput,
   type LakeCorpusExportResult,
@@ -25,6 +27,7 @@ import type { z } from 'zod';
 
 type Connection = z.output<typeof ClickHouseConnectionSchema>;
 type ConnectionInput = z.input<typeof ClickHouseConnectionSchema>;
+type ObjectStore = z.output<typeof ObjectStoreSchema>;
 
 describe('types', () => {
   it('validated configs are what the addon accepts, and the addon accepts nothing more', () => {
@@ -37,6 +40,9 @@ describe('types', () => {
     expectTypeOf<keyof NativeRunConfig>().toEqualTypeOf<keyof LakeRunSliceExportConfig>();
     expectTypeOf<keyof NativeCorpusConfig>().toEqualTypeOf<keyof LakeCorpusExportConfig>();
     expectTypeOf<keyof NativeConnection>().toEqualTypeOf<keyof Connection>();
+    expectTypeOf<ObjectStore>().toExtend<NativeObjectStore>();
+    expectTypeOf<NativeObjectStore>().toExtend<z.input<typeof ObjectStoreSchema>>();
+    expectTypeOf<keyof NativeObjectStore>().toEqualTypeOf<keyof ObjectStore>();
   });
 
   it('validated results are what the addon returns, field for field', () => {

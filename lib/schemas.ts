@@ -43,6 +43,16 @@ export const ClickHouseConnectionSchema = z.strictObject({
   ca_cert: z.string().min(1).optional(),
 });
 
+/** The `object_store` block: region, endpoint and credentials of an `s3://` data root (else the AWS environment's). */
+export const ObjectStoreSchema = z.strictObject({
+  region: z.string().min(1).optional(),
+  endpoint: z.string().url().optional(),
+  allow_http: z.boolean().optional(),
+  access_key_id: z.string().min(1).optional(),
+  secret_access_key: z.string().min(1).optional(),
+  session_token: z.string().min(1).optional(),
+});
+
 /** The run-slice export config (snake_case on the wire), strict: unknown keys are rejected. */
 export const LakeRunSliceExportConfigSchema = z
   .strictObject({
@@ -70,6 +80,7 @@ export const LakeRunSliceExportConfigSchema = z
   min_required_pre: whole(F.min_required_pre),
   target_total: whole(F.target_total),
   clickhouse: ClickHouseConnectionSchema.optional(),
+  object_store: ObjectStoreSchema.optional(),
   overwrite: z.boolean().default(false),
   concurrency: whole(F.concurrency),
   source: choice(SOURCES, F.source),
@@ -174,6 +185,7 @@ export const LakeCorpusExportConfigSchema = z.strictObject({
   overwrite: z.boolean().default(false),
   concurrency: whole(F.concurrency),
   clickhouse: ClickHouseConnectionSchema,
+  object_store: ObjectStoreSchema.optional(),
 });
 
 /** What callers pass to a corpus export. */

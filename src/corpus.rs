@@ -14,7 +14,7 @@ use crate::js_error::run_async;
 // in one place.
 #[napi(object, object_from_js = false)]
 pub struct LakeCorpusExportConfig {
-    /// The lake lives in `<data_root>/lake`.
+    /// The lake lives in `<data_root>/lake`: a directory, or `s3://bucket/prefix` (see `object_store`).
     #[napi(js_name = "data_root")]
     pub data_root: String,
     /// Candle interval spec, e.g. `1m`.
@@ -45,6 +45,9 @@ pub struct LakeCorpusExportConfig {
     pub concurrency: Option<u32>,
     /// The candle server.
     pub clickhouse: crate::clickhouse::ClickhouseConnection,
+    /// Region, endpoint and credentials of an `s3://` data root, else the AWS environment's.
+    #[napi(js_name = "object_store")]
+    pub object_store: Option<crate::object_store::LakeObjectStore>,
 }
 
 /// One day of a corpus export.

@@ -2,7 +2,7 @@
 //! maps its errors to coded JavaScript errors. No lake logic lives here.
 //!
 //! One file per group of exports: `run` (exportRunSlices), `corpus` (exportCorpus), `verify` (verifyLakeDir),
-//! `clickhouse` (probeClickhouse and the connection type), `rules` (the pure helpers), `config_facts`
+//! `clickhouse` (probeClickhouse and the connection type), `object_store` (the S3 block of the configs), `rules` (the pure helpers), `config_facts`
 //! (configFacts); `hooks` turns `{ onProgress, signal }` into the core's hooks and `js_error` makes coded errors.
 
 #![deny(clippy::all)]
@@ -13,6 +13,7 @@ pub mod corpus;
 pub mod corpus_status;
 pub mod hooks;
 pub mod js_error;
+pub mod object_store;
 pub mod rules;
 pub mod run;
 pub mod verify;

@@ -15,7 +15,7 @@ use crate::js_error::run_async;
 // in one place.
 #[napi(object, object_from_js = false)]
 pub struct LakeRunSliceExportConfig {
-    /// The lake lives in `<data_root>/lake`.
+    /// The lake lives in `<data_root>/lake`: a directory, or `s3://bucket/prefix` (see `object_store`).
     #[napi(js_name = "data_root")]
     pub data_root: String,
     /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`.
@@ -47,6 +47,9 @@ pub struct LakeRunSliceExportConfig {
     pub target_total: Option<u32>,
     /// The candle server; required unless `source` is `corpus`.
     pub clickhouse: Option<crate::clickhouse::ClickhouseConnection>,
+    /// Region, endpoint and credentials of an `s3://` data root, else the AWS environment's.
+    #[napi(js_name = "object_store")]
+    pub object_store: Option<crate::object_store::LakeObjectStore>,
     /// Where candles come from: a ClickHouse server, or the lake's own sealed corpus of this interval.
     #[napi(ts_type = "'clickhouse' | 'corpus'")]
     pub source: Option<String>,

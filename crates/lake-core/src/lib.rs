@@ -49,6 +49,7 @@ pub use lake::hashed_file::write_file;
 pub use lake::layout::validate_run_id;
 pub use lake::manifest::{manifest_bytes, FetchStats, FileTotals, SourceSnapshot, WrittenFile};
 pub use lake::manifest_reader::{read_manifest, Manifest, ManifestError};
+pub use lake::remote::store::ObjectStoreConfig;
 pub use lake::run_manifest::{CoverageSummary, RunContents, RunManifest, SliceSpec};
 pub use lake::verify::{verify, Problem, VerifyReport};
 

@@ -10,6 +10,7 @@ use crate::config::wire::{check_chain, check_data_root, parse_config};
 use crate::error::{LakeError, Result};
 use crate::lake::layout::{corpus_interval_dir, corpus_rel_dir, day_dir_name};
 use crate::lake::place::LakePlace;
+use crate::lake::remote::store::ObjectStoreConfig;
 use crate::source::clickhouse::ClickHouseConfig;
 use crate::spec::alert::MAX_MINT_BYTES;
 use crate::spec::bucket_range::BucketRange;
@@ -20,7 +21,7 @@ use crate::writer::settings::CompressionKind;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorpusConfig {
-    /// The lake lives in `<data_root>/lake`.
+    /// The lake lives in `<data_root>/lake`: a directory, or `s3://bucket/prefix`.
     pub data_root: String,
     /// Candle interval spec.
     pub interval: String,
@@ -51,6 +52,9 @@ pub struct CorpusConfig {
     pub concurrency: u64,
     /// The candle server.
     pub clickhouse: ClickHouseConfig,
+    /// Region, endpoint and credentials of an `s3://` data root (else the AWS environment's).
+    #[serde(default)]
+    pub object_store: Option<ObjectStoreConfig>,
 }
 
 /// A validated corpus config.
@@ -133,7 +137,7 @@ impl CorpusConfig {
             .check("target_file_mb", self.target_file_mb)?;
         let concurrency = FACTS.concurrency.check("concurrency", self.concurrency)?;
         Ok(CorpusSettings {
-            lake: LakePlace::open(&self.data_root)?,
+            lake: LakePlace::open(&self.data_root, self.object_store.as_ref())?,
             interval: Interval::parse(&self.interval)?,
             days: (0..span)
                 .map(|d| from + chrono::Days::new(d as u64))
@@ -171,7 +175,11 @@ impl CorpusSettings {
 
     /// `corpus/ohlcv/interval=<i>/date=<d>`: a day's directory relative to the lake.
     pub fn day_rel(&self, day: NaiveDate) -> String {
-        format!("{}/{}", corpus_rel_dir(self.interval.spec()), day_dir_name(day))
+        format!(
+            "{}/{}",
+            corpus_rel_dir(self.interval.spec()),
+            day_dir_name(day)
+        )
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) enum DayTarget {
         day_dir: PathBuf,
         range: BucketRange,
         work: Staging,
-        remote: Option<RemoteShard>,
+        remote: Option<Box<RemoteShard>>,
         _lock: TargetLock,
     },
 }
@@ -61,11 +61,11 @@ impl DayTarget {
                     &format!("{day_rel}/{lock_name}"),
                     &what,
                 ))?;
-                Some(RemoteShard {
+                Some(Box::new(RemoteShard {
                     lake: store.clone(),
                     day_rel: day_rel.to_owned(),
                     lease,
-                })
+                }))
             }
             None => None,
         };
@@ -111,7 +111,7 @@ impl DayTarget {
                 ..
             } => {
                 cancel.check()?;
-                publish_remote_shard(remote, work.dir(), range, &manifest_bytes(&sealed))
+                publish_remote_shard(*remote, work.dir(), range, &manifest_bytes(&sealed))
             }
             Self::Shard {
                 day_dir,
@@ -132,4 +132,3 @@ impl DayTarget {
         }
     }
 }
-

@@ -26,9 +26,7 @@ use chrono::NaiveDate;
 use crate::error::{LakeError, Result};
 use crate::lake::day_manifest::{DayManifest, MintFilter, Selection};
 use crate::lake::fingerprint::SourceFingerprint;
-use crate::lake::layout::{
-    day_label, shard_manifest_name, MANIFEST_FILE, SPILL_FILE,
-};
+use crate::lake::layout::{day_label, shard_manifest_name, MANIFEST_FILE, SPILL_FILE};
 use crate::lake::manifest::{now_iso, FetchStats, FileTotals, SourceSnapshot, WrittenFile};
 use crate::lake::publish::{Staging, Target};
 use crate::pipeline::hooks::ExportHooks;

@@ -155,7 +155,10 @@ async fn seal_remote_day(lake: &RemoteLake, day_rel: &str) -> Result<bool> {
             continue;
         }
         let bytes = match lake.store().get(&meta.location).await {
-            Ok(got) => got.bytes().await.map_err(|e| store_error("read", &url, &e))?,
+            Ok(got) => got
+                .bytes()
+                .await
+                .map_err(|e| store_error("read", &url, &e))?,
             Err(object_store::Error::NotFound { .. }) => continue,
             Err(e) => return Err(store_error("read", &url, &e)),
         };

@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 
-use crate::error::Result;
+use crate::error::{LakeError, Result};
 use crate::lake::layout::lake_root;
 use crate::lake::publish::{Staging, Target};
 use crate::lake::remote::location::{is_remote, RemoteLake};
 use crate::lake::remote::sealed_objects::RemoteDir;
+use crate::lake::remote::store::ObjectStoreConfig;
 use crate::lake::verify::{LocalDir, SealedFiles};
 
 /// A lake, as an export writes and reads it.
@@ -21,14 +22,19 @@ pub struct LakePlace {
 }
 
 impl LakePlace {
-    /// The lake of a config's `data_root`: a directory (the lake is `<data_root>/lake`) or `s3://bucket/prefix`.
-    pub fn open(data_root: &str) -> Result<Self> {
+    /// The lake of a config's `data_root`: a directory (the lake is `<data_root>/lake`) or `s3://bucket/prefix`
+    /// (with the config's `object_store` block, which a directory refuses).
+    pub fn open(data_root: &str, object_store: Option<&ObjectStoreConfig>) -> Result<Self> {
         if is_remote(data_root) {
-            let remote = RemoteLake::open(data_root)?;
+            let remote = RemoteLake::open(data_root, object_store.unwrap_or(&Default::default()))?;
             Ok(Self {
                 local: remote.work_lake_root(),
                 remote: Some(remote),
             })
+        } else if object_store.is_some() {
+            Err(LakeError::invalid_config(format!(
+                "object_store applies to an s3:// data_root, and data_root {data_root:?} is a directory: remove object_store or give s3://bucket/prefix"
+            )))
         } else {
             Ok(Self {
                 local: lake_root(data_root),

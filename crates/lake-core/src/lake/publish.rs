@@ -106,7 +106,7 @@ pub struct Staging {
     dir: PathBuf,
     overwrite: bool,
     published: bool,
-    remote: Option<RemoteTarget>,
+    remote: Option<Box<RemoteTarget>>,
     _lock: TargetLock,
 }
 
@@ -194,7 +194,7 @@ impl Staging {
             lease,
         };
         block_on(remote.commit(&staging.dir, overwrite).refuse_existing())?;
-        staging.remote = Some(remote);
+        staging.remote = Some(Box::new(remote));
         Ok(staging)
     }
 

@@ -10,6 +10,7 @@ use crate::config::wire::{check_chain, check_data_root, non_empty, parse_config}
 use crate::error::{LakeError, Result};
 use crate::lake::layout::{slice_dir, validate_run_id};
 use crate::lake::place::LakePlace;
+use crate::lake::remote::store::ObjectStoreConfig;
 use crate::source::clickhouse::ClickHouseConfig;
 use crate::spec::interval::Interval;
 use crate::spec::window::{parse_window_spec, WindowSpec};
@@ -31,7 +32,7 @@ pub enum SourceChoice {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSliceConfig {
-    /// The lake lives in `<data_root>/lake`.
+    /// The lake lives in `<data_root>/lake`: a directory, or `s3://bucket/prefix`.
     pub data_root: String,
     /// The run's id.
     pub run_id: String,
@@ -75,6 +76,9 @@ pub struct RunSliceConfig {
     /// Queries in flight at once.
     #[serde(default = "defaults::concurrency")]
     pub concurrency: u64,
+    /// Region, endpoint and credentials of an `s3://` data root (else the AWS environment's).
+    #[serde(default)]
+    pub object_store: Option<ObjectStoreConfig>,
 }
 
 /// A validated config.
@@ -128,7 +132,7 @@ impl RunSliceConfig {
         )?;
         check_chain(&self.chain)?;
         Ok(RunSettings {
-            lake: LakePlace::open(&self.data_root)?,
+            lake: LakePlace::open(&self.data_root, self.object_store.as_ref())?,
             interval: Interval::parse(&self.interval)?,
             window: parse_window_spec(&self.window)?,
             window_spec: self.window,

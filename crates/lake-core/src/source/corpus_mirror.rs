@@ -32,7 +32,11 @@ impl CorpusMirror {
     }
 
     /// Fetches the days and buckets `plan` touches from `lake` into a new directory beside its work directory.
-    pub async fn fetch(lake: &RemoteLake, interval_spec: &str, plan: &[MintRanges]) -> Result<Self> {
+    pub async fn fetch(
+        lake: &RemoteLake,
+        interval_spec: &str,
+        plan: &[MintRanges],
+    ) -> Result<Self> {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())

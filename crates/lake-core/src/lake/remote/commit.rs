@@ -101,7 +101,10 @@ impl Commit<'_> {
         let fresh: BTreeSet<&str> = data.iter().map(|s| s.as_str()).collect();
         self.sweep(&fresh).await?;
         futures_util::stream::iter(data)
-            .map(|rel| self.upload(rel))
+            .map(|rel| async move {
+                lease.still_held()?;
+                self.upload(rel).await
+            })
             .buffer_unordered(FILES_IN_FLIGHT)
             .try_collect::<Vec<()>>()
             .await?;

@@ -158,6 +158,12 @@ impl Lease {
         if !renew(&self.lake, &self.key, &self.attempt, self.ttl, &self.e_tag).await? {
             self.lost.store(true, Ordering::SeqCst);
         }
+        self.still_held()
+    }
+
+    /// `RUN_LOCKED` once the background renewal found the lease taken over: checked before each upload, so an
+    /// exporter that lost its lease stops writing at once.
+    pub fn still_held(&self) -> Result<()> {
         if self.lost.load(Ordering::SeqCst) {
             return Err(LakeError::new(
                 ErrorCode::RunLocked,

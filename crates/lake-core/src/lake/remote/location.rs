@@ -8,7 +8,7 @@ use object_store::ObjectStore;
 use sha1::{Digest, Sha1};
 
 use crate::error::{LakeError, Result};
-use crate::lake::remote::store::open_s3;
+use crate::lake::remote::store::{open_s3, ObjectStoreConfig};
 
 const S3_SCHEME: &str = "s3://";
 
@@ -36,8 +36,9 @@ impl std::fmt::Debug for RemoteLake {
 }
 
 impl RemoteLake {
-    /// Opens `s3://bucket[/prefix]` with credentials, region and endpoint from the AWS environment.
-    pub fn open(data_root: &str) -> Result<Self> {
+    /// Opens `s3://bucket[/prefix]` with credentials, region and endpoint from `config` and the AWS
+    /// environment.
+    pub fn open(data_root: &str, config: &ObjectStoreConfig) -> Result<Self> {
         let rest = data_root.strip_prefix(S3_SCHEME).ok_or_else(|| {
             LakeError::invalid_config(format!(
                 "data_root {data_root:?} is not a directory or an s3:// URL: only s3://bucket/prefix object stores are supported"
@@ -61,7 +62,7 @@ impl RemoteLake {
             ))
         })?;
         Ok(Self {
-            store: open_s3(bucket)?,
+            store: open_s3(bucket, config)?,
             root_url: format!("{S3_SCHEME}{rest}"),
             lake_prefix,
         })
@@ -105,7 +106,7 @@ mod tests {
 
     #[test]
     fn keys_mirror_the_lake_layout() {
-        let lake = RemoteLake::open("s3://bkt/some/prefix/").unwrap();
+        let lake = RemoteLake::open("s3://bkt/some/prefix/", &Default::default()).unwrap();
         assert_eq!(
             lake.key("runs/run_id=r/manifest.json").as_ref(),
             "some/prefix/lake/runs/run_id=r/manifest.json"
@@ -120,14 +121,14 @@ mod tests {
             Some("inputs/alerts.parquet")
         );
         assert_eq!(lake.rel_under(&key, "runs/run_id=q"), None);
-        let top = RemoteLake::open("s3://bkt").unwrap();
+        let top = RemoteLake::open("s3://bkt", &Default::default()).unwrap();
         assert_eq!(top.key("runs").as_ref(), "lake/runs");
     }
 
     #[test]
     fn other_urls_are_config_errors() {
         for bad in ["gs://b/p", "s3://", "s3:///p", "http://x/y"] {
-            let err = RemoteLake::open(bad).unwrap_err();
+            let err = RemoteLake::open(bad, &Default::default()).unwrap_err();
             assert_eq!(err.code(), crate::error::ErrorCode::InvalidConfig, "{bad}");
         }
         assert!(is_remote("s3://b") && !is_remote("/data/lake"));

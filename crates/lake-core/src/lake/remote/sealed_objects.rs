@@ -35,7 +35,7 @@ impl RemoteDir {
         }
     }
 
-    /// Opens `s3://bucket/prefix/lake/<rel_dir>`.
+    /// Opens `s3://bucket/prefix/lake/<rel_dir>`, with the AWS environment's credentials.
     pub fn open(url: &str) -> Result<Self> {
         let url = url.trim_end_matches('/');
         let (root, rel_dir) = url.rsplit_once("/lake/").ok_or_else(|| {
@@ -44,7 +44,7 @@ impl RemoteDir {
             ))
         })?;
         Ok(Self {
-            lake: RemoteLake::open(root)?,
+            lake: RemoteLake::open(root, &Default::default())?,
             rel_dir: rel_dir.to_owned(),
         })
     }
