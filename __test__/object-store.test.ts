@@ -113,6 +113,31 @@ describe.runIf(s3Suite())('a lake in an object store', () => {
     }
   });
 
+  it('the README multi-machine corpus: four shards on four "machines" at once, no shared file system', async () => {
+    const root = s3.fresh('shards');
+    const shardArgs = (buckets: string) => [
+      'lake', 'export-corpus', '--interval', '1m', '--date-from', '2021-01-01', '--date-to', '2021-01-03',
+      '--data-root', root, '--buckets', buckets,
+    ];
+    // Each "machine" has its own work directory; they meet only in the bucket.
+    const runs = ['00-3f', '40-7f', '80-bf', 'c0-ff'].map((b) => startQuantbot(shardArgs(b), { ...cliEnv, TMPDIR: tempDir(`machine-${b}`) }));
+    const exits = await Promise.all(runs.map((r) => r.done));
+    for (const e of exits) expect(e.code, e.stderr).toBe(0);
+    const one = await exportCorpus({ data_root: tempDir('one-machine'), interval: '1m', date_from: '2021-01-01', date_to: '2021-01-03', clickhouse: connection(db, 'ohlcv_candles') });
+    const sharded = filesUnder(await s3.local(`${root}/lake/corpus/ohlcv/interval=1m`));
+    const single = filesUnder(one.corpus_dir);
+    const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet')).sort();
+    expect(data(sharded)).toEqual(data(single));
+    for (const p of data(single)) expect(sharded.get(p)!.equals(single.get(p)!), p).toBe(true);
+    for (const day of ['2021-01-01', '2021-01-02']) {
+      const dir = `${root}/lake/corpus/ohlcv/interval=1m/date=${day}`;
+      expect((await verifyLakeDir(dir)).ok, day).toBe(true);
+      const merged = JSON.parse(sharded.get(`date=${day}/manifest.json`)!.toString('utf8'));
+      const whole = JSON.parse(single.get(`date=${day}/manifest.json`)!.toString('utf8'));
+      expect(merged.files).toEqual(whole.files);
+    }
+  });
+
   it('kill -9 during the upload: no manifest, the run stays locked until its lease lapses, then the next export commits', async () => {
     const root = s3.fresh('killed');
     const runDir = `${root}/lake/runs/run_id=victim`;
