@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exportCorpus, exportRunSlices, verifyLakeDir } from '#native';
+import { corpusStatus, exportCorpus, exportRunSlices, verifyLakeDir } from '#native';
 import { chQuery, clickhouseUrl, connection } from './support/clickhouse.js';
 import { quantbot, startQuantbot } from './support/cli.js';
 import { rejection } from './support/errors.js';
@@ -136,6 +136,12 @@ describe.runIf(s3Suite())('a lake in an object store', () => {
       const whole = JSON.parse(single.get(`date=${day}/manifest.json`)!.toString('utf8'));
       expect(merged.files).toEqual(whole.files);
     }
+    // corpus-status reads the days from the bucket and finds them fresh against the server.
+    const status = await corpusStatus({ data_root: root, interval: '1m', date_from: '2021-01-01', date_to: '2021-01-03', clickhouse: connection(db, 'ohlcv_candles') });
+    expect(status.days.map((d) => [d.date, d.state, d.dir])).toEqual([
+      ['2021-01-01', 'fresh', `${root}/lake/corpus/ohlcv/interval=1m/date=2021-01-01`],
+      ['2021-01-02', 'fresh', `${root}/lake/corpus/ohlcv/interval=1m/date=2021-01-02`],
+    ]);
   });
 
   it('kill -9 during the upload: no manifest, the run stays locked until its lease lapses, then the next export commits', async () => {
