@@ -10,7 +10,8 @@ use crate::error::Result;
 use crate::lake::day_manifest::{DayManifest, Selection};
 use crate::lake::layout::bucket_of_day_path;
 use crate::lake::manifest_reader::{Manifest, ManifestError};
-use crate::lake::verify::{verify_files, SealedFiles};
+use crate::lake::sealed_files::SealedFiles;
+use crate::lake::verify::verify_files;
 use crate::task::blocking::blocking;
 
 /// What an earlier export left for a day.
@@ -132,7 +133,7 @@ mod tests {
     }
 
     fn found(dir: &Path, chain: &str, selection: &Selection) -> Previous {
-        let dir = crate::lake::verify::LocalDir::new(dir.to_owned());
+        let dir = crate::lake::sealed_files::LocalDir::new(dir.to_owned());
         previous(&dir, MANIFEST_FILE, chain, selection).unwrap()
     }
 

@@ -12,4 +12,5 @@ pub(crate) mod publish;
 pub(crate) mod remote;
 pub(crate) mod run_manifest;
 pub(crate) mod seal;
+pub(crate) mod sealed_files;
 pub(crate) mod verify;

@@ -10,7 +10,7 @@ use crate::lake::publish::{Staging, Target};
 use crate::lake::remote::location::{is_remote, RemoteLake};
 use crate::lake::remote::sealed_objects::RemoteDir;
 use crate::lake::remote::store::ObjectStoreConfig;
-use crate::lake::verify::{LocalDir, SealedFiles};
+use crate::lake::sealed_files::{LocalDir, SealedFiles};
 
 /// A lake, as an export writes and reads it.
 #[derive(Debug, Clone)]

@@ -1,21 +1,16 @@
 //! `verify`: recompute everything a sealed manifest states and report each mismatch.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
-
 use crate::error::{LakeError, Result};
-use serde_json::Value;
-
-use crate::lake::hashed_file::{digest_file, FileDigest};
 use crate::lake::layout::{is_manifest, MANIFEST_FILE};
 use crate::lake::manifest::{FileTotals, WrittenFile};
-use crate::lake::manifest_reader::{read_manifest, Manifest, ManifestError};
+use crate::lake::manifest_reader::{Manifest, ManifestError};
 use crate::lake::remote::location::is_remote;
 use crate::lake::remote::sealed_objects::RemoteDir;
 use crate::lake::seal::{compute_seal, recorded_seal};
+use crate::lake::sealed_files::{Inspected, LocalDir, SealedFiles};
 
 /// One way in which a sealed directory differs from its manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,63 +49,6 @@ fn problem(kind: &'static str, path: Option<&str>, detail: impl Into<String>) ->
     }
 }
 
-/// What verify needs of a sealed directory, on disk or in an object store.
-pub(crate) trait SealedFiles {
-    /// How the report names the directory.
-    fn name(&self) -> PathBuf;
-    /// The raw and typed manifest `name` at the top of the directory.
-    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError>;
-    /// The size and SHA-256 of a file and its Parquet row count (or why it has none); `Err` when the file
-    /// cannot be read at all.
-    fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String>;
-    /// Every file a reader sees, relative to the directory.
-    fn list(&self) -> Result<Vec<String>>;
-}
-
-/// A file's bytes as verify recomputes them.
-pub(crate) struct Inspected {
-    /// Size and hash.
-    pub digest: FileDigest,
-    /// Rows in the Parquet footer, or why it could not be read.
-    pub rows: std::result::Result<u64, String>,
-}
-
-/// A sealed directory on local disk.
-pub(crate) struct LocalDir(PathBuf);
-
-impl LocalDir {
-    /// The directory at `path`.
-    pub fn new(path: PathBuf) -> Self {
-        Self(path)
-    }
-}
-
-impl SealedFiles for LocalDir {
-    fn name(&self) -> PathBuf {
-        self.0.clone()
-    }
-
-    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError> {
-        read_manifest(&self.0.join(name))
-    }
-
-    fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String> {
-        let path = self.0.join(rel);
-        let digest = digest_file(&path).map_err(|e| e.to_string())?;
-        Ok(Inspected {
-            digest,
-            rows: parquet_rows(&path),
-        })
-    }
-
-    fn list(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        list_files(&self.0, &self.0, &mut out)
-            .map_err(|e| LakeError::io("cannot list", &self.0, &e))?;
-        Ok(out)
-    }
-}
-
 /// Checks a sealed directory (a run or a corpus day) against its `manifest.json`: a local path, or an
 /// `s3://…/lake/…` URL.
 pub fn verify(dir: &Path) -> Result<VerifyReport> {
@@ -135,7 +73,7 @@ pub fn verify_manifest(
             dir.display()
         )));
     }
-    verify_files(&LocalDir(dir.to_owned()), manifest_name, in_scope)
+    verify_files(&LocalDir::new(dir.to_owned()), manifest_name, in_scope)
 }
 
 /// [`verify_manifest`] over any sealed directory.
@@ -271,28 +209,4 @@ fn check_outputs(manifest: &Manifest, report: &mut VerifyReport) {
             ));
         }
     }
-}
-
-fn parquet_rows(path: &Path) -> std::result::Result<u64, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let reader = SerializedFileReader::new(file).map_err(|e| e.to_string())?;
-    u64::try_from(reader.metadata().file_metadata().num_rows()).map_err(|e| e.to_string())
-}
-
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        // Hidden entries (locks, staging, temp files) are the exporter's internals; Parquet readers skip them too.
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            list_files(root, &path, out)?;
-        } else {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            out.push(rel.to_string_lossy().replace('\\', "/"));
-        }
-    }
-    Ok(())
 }

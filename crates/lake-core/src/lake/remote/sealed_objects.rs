@@ -15,7 +15,7 @@ use crate::lake::manifest_reader::{parse_manifest, Manifest, ManifestError};
 use crate::lake::remote::block_on;
 use crate::lake::remote::location::RemoteLake;
 use crate::lake::remote::store::store_error;
-use crate::lake::verify::{Inspected, SealedFiles};
+use crate::lake::sealed_files::{Inspected, SealedFiles};
 
 /// The Parquet file trailer: footer length (4 bytes, little-endian) and `PAR1`.
 const TRAILER: usize = 8;

@@ -1,0 +1,94 @@
+//! A sealed directory as `verify` reads it: its manifest, each listed file's size, SHA-256 and Parquet row
+//! count, and the files a reader would see. On local disk here; in an object store in
+//! `lake::remote::sealed_objects`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use serde_json::Value;
+
+use crate::error::{LakeError, Result};
+use crate::lake::hashed_file::{digest_file, FileDigest};
+use crate::lake::manifest_reader::{read_manifest, Manifest, ManifestError};
+
+/// What verify needs of a sealed directory, on disk or in an object store.
+pub(crate) trait SealedFiles {
+    /// How the report names the directory.
+    fn name(&self) -> PathBuf;
+    /// The raw and typed manifest `name` at the top of the directory.
+    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError>;
+    /// The size and SHA-256 of a file and its Parquet row count (or why it has none); `Err` when the file
+    /// cannot be read at all.
+    fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String>;
+    /// Every file a reader sees, relative to the directory.
+    fn list(&self) -> Result<Vec<String>>;
+}
+
+/// A file's bytes as verify recomputes them.
+pub(crate) struct Inspected {
+    /// Size and hash.
+    pub digest: FileDigest,
+    /// Rows in the Parquet footer, or why it could not be read.
+    pub rows: std::result::Result<u64, String>,
+}
+
+/// A sealed directory on local disk.
+pub(crate) struct LocalDir(PathBuf);
+
+impl LocalDir {
+    /// The directory at `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self(path)
+    }
+}
+
+impl SealedFiles for LocalDir {
+    fn name(&self) -> PathBuf {
+        self.0.clone()
+    }
+
+    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError> {
+        read_manifest(&self.0.join(name))
+    }
+
+    fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String> {
+        let path = self.0.join(rel);
+        let digest = digest_file(&path).map_err(|e| e.to_string())?;
+        Ok(Inspected {
+            digest,
+            rows: parquet_rows(&path),
+        })
+    }
+
+    fn list(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        list_files(&self.0, &self.0, &mut out)
+            .map_err(|e| LakeError::io("cannot list", &self.0, &e))?;
+        Ok(out)
+    }
+}
+
+fn parquet_rows(path: &Path) -> std::result::Result<u64, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let reader = SerializedFileReader::new(file).map_err(|e| e.to_string())?;
+    u64::try_from(reader.metadata().file_metadata().num_rows()).map_err(|e| e.to_string())
+}
+
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        // Hidden entries (locks, staging, temp files) are the exporter's internals; Parquet readers skip them too.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            list_files(root, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}
