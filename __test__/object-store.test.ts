@@ -195,6 +195,13 @@ describe.runIf(s3Suite())('a lake in an object store', () => {
     for (const r of [unreachable, noBucket, json, wrongScheme]) {
       expect(r.stderr + r.stdout).not.toContain(secret);
     }
+    // A failed export frees its run at once: fixing the cause and running again is not RUN_LOCKED.
+    const root = s3.fresh('retry');
+    const failed = quantbot(exportArgs(root, 'retry'), { ...cliEnv, CLICKHOUSE_PORT: '1' });
+    expect(failed.stderr).toContain('CLICKHOUSE_UNREACHABLE');
+    const retried = quantbot(exportArgs(root, 'retry'), cliEnv);
+    expect(retried.code, retried.stderr).toBe(0);
+
     const err = await rejection(verifyLakeDir('s3://quantbot-test/not-a-lake'));
     expect(err.code).toBe('INVALID_CONFIG');
   });

@@ -15,6 +15,7 @@ const opt = (name, dflt) => {
 };
 const SCALE = args.includes('--scale');
 const FRESHNESS = args.includes('--freshness');
+const OBJECT_STORE = args.includes('--object-store');
 const ROWS = Number(opt('--rows', SCALE ? '100000000' : '10000000'));
 const TOKENS = Number(opt('--tokens', '5000'));
 const RUNS = Number(opt('--runs', SCALE ? '1' : '3'));
@@ -350,8 +351,65 @@ ${await machine()}`;
   writeSection('freshness', text);
 }
 
+/** Total bytes of the files under a directory. */
+function treeBytes(dir) {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) total += statSync(join(e.parentPath, e.name)).size;
+  return total;
+}
+
+/**
+ * The same run exported to a local directory and to an S3 server (moto on loopback, started here), alternating,
+ * best of RUNS each: what the upload adds. moto is a Python server holding objects in memory on this machine, so
+ * the upload rate is moto's, not S3's; the run's bytes, requests and the exporter's memory are the exporter's.
+ */
+async function objectStoreRun() {
+  const rows = await load();
+  const alerts = join(work, 'alerts-os.csv');
+  await alertsFor(TOKENS, alerts);
+  const s3 = Object.fromEntries(
+    execFileSync('bash', ['scripts/s3-server.sh', 'start'], { encoding: 'utf8' })
+      .trim().split('\n').map((l) => l.replace(/^export /, '').split('=')).map(([k, ...v]) => [k, v.join('=')]),
+  );
+  Object.assign(process.env, s3);
+  const lines = [];
+  try {
+    for (const mode of MODES) {
+      pin(mode === 'pinned');
+      const runs = { local: [], s3: [] };
+      for (let i = 0; i < RUNS; i++) {
+        for (const kind of ['local', 's3']) {
+          const root = kind === 'local' ? join(work, `os-local-${mode}-${i}`) : `s3://${s3.S3_TEST_BUCKET}/bench-${mode}-${i}`;
+          log(`${mode}: run slices to ${kind} (${i + 1}/${RUNS})`);
+          const r = child('run', { data_root: root, run_id: 'bench', interval: '1m', window: `pre${PER_TOKEN - 1}_post0`, alerts_path: alerts, clickhouse: ch });
+          const sealing = (r.phases_ms.done ?? 0) - (r.phases_ms.sealing ?? 0);
+          runs[kind].push({ ...r, root, sealing });
+        }
+      }
+      pin(false);
+      const [l, o] = [best(runs.local, 'seconds'), best(runs.s3, 'seconds')];
+      const bytes = treeBytes(join(l.root, 'lake/runs/run_id=bench'));
+      lines.push(`| ${mode === 'pinned' ? 'pinned (server on CPU 0, exporter on CPU 1)' : 'shared'} | ${fmt(l.seconds)} s (sealing ${fmt(l.sealing / 1000)} s), ${fmt(l.peak_rss_mb, 0)} MiB | ${fmt(o.seconds)} s (sealing + upload ${fmt(o.sealing / 1000)} s), ${fmt(o.peak_rss_mb, 0)} MiB | ${fmt(bytes / 2 ** 20, 1)} MiB in ${l.files + 2} objects, ${fmt(bytes / 2 ** 20 / ((o.sealing - l.sealing) / 1000 || 1), 0)} MiB/s to moto | **${fmt(o.seconds / l.seconds)}x** |`);
+      for (const r of runs.local) rmSync(r.root, { recursive: true, force: true });
+    }
+  } finally {
+    execFileSync('bash', ['scripts/s3-server.sh', 'stop', s3.S3_TEST_DIR]);
+  }
+  const stamp = `Last run: \`npm run bench -- --object-store --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 0)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), run slices of every token, best of ${RUNS}, local and S3 alternating.`;
+  const text = `${stamp}
+
+| mode | to a local directory | to \`s3://\` (moto on loopback) | what is uploaded | S3 / local (time) |
+|---|---|---|---|---|
+${lines.join('\n')}
+
+${await machine()}`;
+  console.log(text);
+  writeSection('object-store', text);
+}
+
 try {
-  if (FRESHNESS) await freshnessRun();
+  if (OBJECT_STORE) await objectStoreRun();
+  else if (FRESHNESS) await freshnessRun();
   else if (SCALE) await scaleRun();
   else await mainRun();
 } finally {

@@ -110,7 +110,7 @@ pub(crate) fn publish_remote_shard(
         day_rel,
         lease,
     } = shard;
-    block_on(async {
+    let published = block_on(async {
         lease.confirm().await?;
         let day_manifest = format!("{day_rel}/{MANIFEST_FILE}");
         match lake.store().delete(&lake.key(&day_manifest)).await {
@@ -128,10 +128,12 @@ pub(crate) fn publish_remote_shard(
         }
         .run(&lease)
         .await?;
-        let sealed = seal_remote_day(&lake, &day_rel).await;
-        lease.release().await;
-        sealed
-    })
+        seal_remote_day(&lake, &day_rel).await
+    });
+    if published.is_ok() {
+        block_on(lease.release());
+    }
+    published
 }
 
 /// Writes the day's `manifest.json` by a conditional create when the shard manifests in the store cover every

@@ -20,6 +20,9 @@ use crate::lake::remote::store::store_error;
 /// crash, the next export of the same target waits at most this long.
 const DEFAULT_TTL_SECONDS: u64 = 30;
 
+/// How long a failed export waits for its lease to be deleted before leaving it to expire.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
 /// A held lease; renewed in the background until released or dropped.
 pub struct Lease {
     lake: RemoteLake,
@@ -190,15 +193,27 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.renewer.abort();
-        if !self.released && !self.lost.load(Ordering::SeqCst) {
-            // A failed export: free the target now rather than after the lease's time to live.
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                let (store, key) = (self.lake.store().clone(), self.key.clone());
-                handle.spawn(async move {
-                    let _ = store.delete(&key).await;
-                });
-            }
+        if self.released || self.lost.load(Ordering::SeqCst) {
+            return;
         }
+        // A failed export frees the target now, not after the lease's time to live: the caller may retry at
+        // once, and a CLI exits right after the error, before a spawned task would run. Dropping may happen on
+        // an async worker (`block_in_place` hands its other tasks to another thread while it waits) or inside
+        // a `block_on` (a fresh thread has no runtime context, so it may block on the delete).
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, key) = (self.lake.store().clone(), self.key.clone());
+        let delete = async move {
+            let _ = tokio::time::timeout(RELEASE_WAIT, store.delete(&key)).await;
+        };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            handle.spawn(delete);
+            return;
+        }
+        tokio::task::block_in_place(|| {
+            let _ = std::thread::spawn(move || handle.block_on(delete)).join();
+        });
     }
 }
 
