@@ -395,7 +395,7 @@ async function objectStoreRun() {
   } finally {
     execFileSync('bash', ['scripts/s3-server.sh', 'stop', s3.S3_TEST_DIR]);
   }
-  const stamp = `Last run: \`npm run bench -- --object-store --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 0)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), run slices of every token, best of ${RUNS}, local and S3 alternating.`;
+  const stamp = `Last run: \`npm run bench -- --object-store --rows ${ROWS} --tokens ${TOKENS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 0)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), run slices of every token, best of ${RUNS}, local and S3 alternating.`;
   const text = `${stamp}
 
 | mode | to a local directory | to \`s3://\` (moto on loopback) | what is uploaded | S3 / local (time) |
