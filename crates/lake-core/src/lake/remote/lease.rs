@@ -1,6 +1,7 @@
 //! A run's (or corpus day's) lease on object storage: the object store's stand-in for the `flock` the disk
 //! lake uses. Taken by a conditional create (`If-None-Match: *`), kept alive by conditional replaces on its
-//! ETag (`If-Match`), and taken over the same way once its holder stopped renewing it for its time to live.
+//! ETag (`If-Match`), and taken over the same way once its holder stopped renewing it for its time to live
+//! (and, so that no clock decides alone, its ETag stayed the same while the taker watched it for half of that).
 //! Whoever holds a live lease is the only exporter of the target.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,6 +113,15 @@ impl Lease {
                 .unwrap_or_default();
             if age <= held_ttl {
                 return Err(locked(what, age, held_ttl));
+            }
+            // It looks lapsed by our clock, which may run ahead of the holder's. A live holder replaces it every
+            // third of its time to live, so one that keeps its ETag for half of that is dead, whatever the clocks.
+            tokio::time::sleep(held_ttl / 2).await;
+            match store.head(&key).await {
+                Ok(now) if now.e_tag == meta.e_tag => {}
+                Ok(_) => return Err(locked(what, Duration::ZERO, held_ttl)),
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(fail(&e)),
             }
             // Its holder stopped renewing it: take it over, unless someone else does first.
             let version = UpdateVersion {
