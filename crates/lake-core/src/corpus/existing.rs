@@ -1,6 +1,7 @@
 //! What a re-run finds where it would write a day: nothing, a sealed manifest that verifies and was made with
 //! the same selection (a candidate to skip, if its source has not changed), a damaged one, or one made with
-//! another chain or selection (both redone).
+//! another chain or selection (both redone). On disk every file is re-hashed; in an object store one listing
+//! tells (sizes, and no object written after the manifest), so a re-run downloads nothing.
 
 use chrono::NaiveDate;
 
@@ -11,7 +12,7 @@ use crate::lake::day_manifest::{DayManifest, Selection};
 use crate::lake::layout::bucket_of_day_path;
 use crate::lake::manifest_reader::{Manifest, ManifestError};
 use crate::lake::sealed_files::SealedFiles;
-use crate::lake::verify::verify_files;
+use crate::lake::verify::check_for_reuse;
 use crate::task::blocking::blocking;
 
 /// What an earlier export left for a day.
@@ -68,7 +69,7 @@ pub(crate) fn previous(
     };
     let range = selection.buckets;
     let in_scope = move |rel: &str| bucket_of_day_path(rel).is_some_and(|b| range.contains(b));
-    let report = verify_files(day_dir, manifest_name, &in_scope)?;
+    let report = check_for_reuse(day_dir, manifest_name, &in_scope)?;
     if let Some(p) = report.problems.first() {
         let path = p.path.as_deref().map_or(String::new(), |p| format!(" {p}"));
         return Ok(Previous::Damaged(format!("{}{path}: {}", p.kind, p.detail)));

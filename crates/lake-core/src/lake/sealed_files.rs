@@ -23,6 +23,21 @@ pub(crate) trait SealedFiles {
     fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String>;
     /// Every file a reader sees, relative to the directory.
     fn list(&self) -> Result<Vec<String>>;
+    /// Every file a reader sees with its size and when it was last written, where one listing gives both
+    /// without reading any bytes (an object store); `None` where reading the files costs no more (disk).
+    fn listing(&self) -> Result<Option<Vec<Listed>>> {
+        Ok(None)
+    }
+}
+
+/// A file as a listing shows it.
+pub(crate) struct Listed {
+    /// Relative to the directory.
+    pub rel: String,
+    /// Size.
+    pub bytes: u64,
+    /// When it was last written (by the store's clock).
+    pub written: chrono::DateTime<chrono::Utc>,
 }
 
 /// A file's bytes as verify recomputes them.

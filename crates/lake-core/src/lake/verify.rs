@@ -1,6 +1,6 @@
 //! `verify`: recompute everything a sealed manifest states and report each mismatch.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{LakeError, Result};
@@ -10,7 +10,7 @@ use crate::lake::manifest_reader::{Manifest, ManifestError};
 use crate::lake::remote::location::is_remote;
 use crate::lake::remote::sealed_objects::RemoteDir;
 use crate::lake::seal::{compute_seal, recorded_seal};
-use crate::lake::sealed_files::{Inspected, LocalDir, SealedFiles};
+use crate::lake::sealed_files::{Inspected, Listed, LocalDir, SealedFiles};
 
 /// One way in which a sealed directory differs from its manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,19 +87,90 @@ pub(crate) fn verify_files(
         files_checked: 0,
         problems: Vec::new(),
     };
+    let Some(manifest) = read_sealed(dir, manifest_name, &mut report) else {
+        return Ok(report);
+    };
+    let mut listed = BTreeSet::new();
+    for entry in manifest.files() {
+        check_file(dir, entry, &mut report, &mut listed);
+    }
+    check_outputs(&manifest, &mut report);
+    extra_files(dir.list()?, &listed, in_scope, &mut report);
+    Ok(report)
+}
+
+/// Checks a sealed directory well enough to reuse it instead of exporting it again. In an object store that
+/// is one listing and no bytes read: the seal holds, every listed object is there with its size, and none was
+/// written after the manifest (objects are uploaded before it, so a later write is a change). Elsewhere, where
+/// reading the files costs no more, it is the full [`verify_files`]; `verify` always reads everything.
+pub(crate) fn check_for_reuse(
+    dir: &dyn SealedFiles,
+    manifest_name: &str,
+    in_scope: &dyn Fn(&str) -> bool,
+) -> Result<VerifyReport> {
+    let Some(objects) = dir.listing()? else {
+        return verify_files(dir, manifest_name, in_scope);
+    };
+    let mut report = VerifyReport {
+        dir: dir.name(),
+        files_checked: 0,
+        problems: Vec::new(),
+    };
+    let Some(manifest) = read_sealed(dir, manifest_name, &mut report) else {
+        return Ok(report);
+    };
+    let by_rel: BTreeMap<&str, &Listed> = objects.iter().map(|o| (o.rel.as_str(), o)).collect();
+    let committed = by_rel.get(manifest_name).map(|m| m.written);
+    let mut listed = BTreeSet::new();
+    for entry in manifest.files() {
+        let rel = entry.rel_path.as_str();
+        listed.insert(rel.to_owned());
+        report.files_checked += 1;
+        match by_rel.get(rel) {
+            None => report
+                .problems
+                .push(problem("missing_file", Some(rel), "no such object")),
+            Some(o) if o.bytes != entry.bytes => report.problems.push(problem(
+                "size",
+                Some(rel),
+                format!(
+                    "manifest says {} bytes, object has {}",
+                    entry.bytes, o.bytes
+                ),
+            )),
+            Some(o) if committed.is_some_and(|c| o.written > c) => report.problems.push(problem(
+                "hash",
+                Some(rel),
+                "the object was written after the manifest was committed",
+            )),
+            Some(_) => {}
+        }
+    }
+    check_outputs(&manifest, &mut report);
+    let rels = objects.iter().map(|o| o.rel.clone()).collect();
+    extra_files(rels, &listed, in_scope, &mut report);
+    Ok(report)
+}
+
+/// Reads the manifest and checks its seal; `None` (with the problem reported) when it cannot be read.
+fn read_sealed(
+    dir: &dyn SealedFiles,
+    manifest_name: &str,
+    report: &mut VerifyReport,
+) -> Option<Manifest> {
     let (raw, manifest) = match dir.read_manifest(manifest_name) {
         Ok(read) => read,
         Err(ManifestError::Missing(e)) => {
             report
                 .problems
                 .push(problem("missing_manifest", Some(manifest_name), e));
-            return Ok(report);
+            return None;
         }
         Err(ManifestError::Malformed(e)) => {
             report
                 .problems
                 .push(problem("bad_manifest", Some(manifest_name), e));
-            return Ok(report);
+            return None;
         }
     };
     match recorded_seal(&raw) {
@@ -115,12 +186,17 @@ pub(crate) fn verify_files(
             "the manifest has no seal",
         )),
     }
-    let mut listed = BTreeSet::new();
-    for entry in manifest.files() {
-        check_file(dir, entry, &mut report, &mut listed);
-    }
-    check_outputs(&manifest, &mut report);
-    for rel in dir.list()? {
+    Some(manifest)
+}
+
+/// Files a reader sees that the manifest does not list (other manifests and files out of scope aside).
+fn extra_files(
+    seen: Vec<String>,
+    listed: &BTreeSet<String>,
+    in_scope: &dyn Fn(&str) -> bool,
+    report: &mut VerifyReport,
+) {
+    for rel in seen {
         if !is_manifest(&rel) && in_scope(&rel) && !listed.contains(&rel) {
             report.problems.push(problem(
                 "extra_file",
@@ -129,7 +205,6 @@ pub(crate) fn verify_files(
             ));
         }
     }
-    Ok(report)
 }
 
 fn check_file(
@@ -208,5 +283,124 @@ fn check_outputs(manifest: &Manifest, report: &mut VerifyReport) {
                 ),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::day_manifest::{DayManifest, Selection};
+    use crate::lake::manifest::{FetchStats, SourceSnapshot};
+    use crate::lake::manifest_reader::parse_manifest;
+    use crate::spec::bucket_range::BucketRange;
+    use chrono::{DateTime, Utc};
+    use serde_json::Value;
+
+    /// An object store as far as the reuse check sees it: a manifest and a listing; reading bytes is a bug.
+    struct Listing {
+        manifest: Vec<u8>,
+        objects: Vec<(String, u64, i64)>,
+    }
+
+    impl SealedFiles for Listing {
+        fn name(&self) -> PathBuf {
+            PathBuf::from("s3://b/lake/corpus/day")
+        }
+        fn read_manifest(&self, _: &str) -> std::result::Result<(Value, Manifest), ManifestError> {
+            parse_manifest(&self.manifest)
+        }
+        fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String> {
+            panic!("the reuse check read the bytes of {rel}")
+        }
+        fn list(&self) -> Result<Vec<String>> {
+            Ok(self.objects.iter().map(|o| o.0.clone()).collect())
+        }
+        fn listing(&self) -> Result<Option<Vec<Listed>>> {
+            let at = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
+            Ok(Some(
+                self.objects
+                    .iter()
+                    .map(|(rel, bytes, t)| Listed {
+                        rel: rel.clone(),
+                        bytes: *bytes,
+                        written: at(*t),
+                    })
+                    .collect(),
+            ))
+        }
+    }
+
+    fn sealed(files: &[(&str, u64)]) -> Vec<u8> {
+        let written = files
+            .iter()
+            .map(|(rel, bytes)| WrittenFile {
+                rel_path: (*rel).into(),
+                rows: 1,
+                bytes: *bytes,
+                sha256: "0".repeat(64),
+            })
+            .collect();
+        let m = DayManifest::new(
+            "2025-01-01".into(),
+            "1m".into(),
+            "solana".into(),
+            SourceSnapshot::Corpus {
+                path: "x".into(),
+                days: vec![],
+            },
+            Selection {
+                buckets: BucketRange::ALL,
+                mint_filter: None,
+            },
+        )
+        .with_files(written, FetchStats::default(), "now".into());
+        crate::lake::manifest::manifest_bytes(&m.to_sealed_json())
+    }
+
+    fn kinds(objects: Vec<(&str, u64, i64)>) -> Vec<(String, String)> {
+        let dir = Listing {
+            manifest: sealed(&[
+                ("mint_bucket=00/part-0000.parquet", 10),
+                ("mint_bucket=01/part-0000.parquet", 20),
+            ]),
+            objects: objects
+                .into_iter()
+                .map(|(r, b, t)| (r.to_owned(), b, t))
+                .collect(),
+        };
+        let report = check_for_reuse(&dir, MANIFEST_FILE, &|_| true).unwrap();
+        report
+            .problems
+            .into_iter()
+            .map(|p| (p.kind.to_owned(), p.path.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn an_object_store_directory_is_checked_from_one_listing() {
+        let m = (MANIFEST_FILE, 0, 100);
+        let a = ("mint_bucket=00/part-0000.parquet", 10, 99);
+        let b = ("mint_bucket=01/part-0000.parquet", 20, 100);
+        assert_eq!(
+            kinds(vec![m, a, b]),
+            vec![],
+            "intact: sizes match, nothing newer"
+        );
+        let late = ("mint_bucket=01/part-0000.parquet", 20, 101);
+        assert_eq!(
+            kinds(vec![m, a, late]),
+            vec![("hash".into(), late.0.into())]
+        );
+        let short = ("mint_bucket=01/part-0000.parquet", 19, 99);
+        assert_eq!(
+            kinds(vec![m, a, short]),
+            vec![("size".into(), short.0.into())]
+        );
+        assert_eq!(kinds(vec![m, a]), vec![("missing_file".into(), b.0.into())]);
+        let extra = ("mint_bucket=02/part-0000.parquet", 5, 99);
+        assert_eq!(
+            kinds(vec![m, a, b, extra]),
+            vec![("extra_file".into(), extra.0.into())]
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::lake::manifest_reader::{parse_manifest, Manifest, ManifestError};
 use crate::lake::remote::block_on;
 use crate::lake::remote::location::RemoteLake;
 use crate::lake::remote::store::store_error;
-use crate::lake::sealed_files::{Inspected, SealedFiles};
+use crate::lake::sealed_files::{Inspected, Listed, SealedFiles};
 
 /// The Parquet file trailer: footer length (4 bytes, little-endian) and `PAR1`.
 const TRAILER: usize = 8;
@@ -122,15 +122,32 @@ impl SealedFiles for RemoteDir {
     }
 
     fn list(&self) -> Result<Vec<String>> {
+        Ok(self.objects()?.into_iter().map(|o| o.rel).collect())
+    }
+
+    fn listing(&self) -> Result<Option<Vec<Listed>>> {
+        self.objects().map(Some)
+    }
+}
+
+impl RemoteDir {
+    /// One listing of the directory: every object a reader sees, sorted.
+    fn objects(&self) -> Result<Vec<Listed>> {
         let prefix = self.lake.key(&self.rel_dir);
         let listed: Vec<_> = block_on(self.lake.store().list(Some(&prefix)).try_collect())
             .map_err(|e| store_error("list", &self.lake.url(&self.rel_dir), &e))?;
-        let mut out: Vec<String> = listed
-            .iter()
-            .filter_map(|meta| self.lake.rel_under(&meta.location, &self.rel_dir))
-            .filter(|rel| !rel.split('/').any(|seg| seg.starts_with('.')))
+        let mut out: Vec<Listed> = listed
+            .into_iter()
+            .filter_map(|meta| {
+                let rel = self.lake.rel_under(&meta.location, &self.rel_dir)?;
+                (!rel.split('/').any(|seg| seg.starts_with('.'))).then_some(Listed {
+                    rel,
+                    bytes: meta.size,
+                    written: meta.last_modified,
+                })
+            })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(out)
     }
 }
