@@ -377,29 +377,38 @@ async function objectStoreRun() {
     for (const mode of MODES) {
       pin(mode === 'pinned');
       const runs = { local: [], s3: [] };
+      const corpora = { local: [], s3: [] };
+      const days = Math.ceil((PER_TOKEN * 60) / 86400);
+      const dateTo = new Date((T0 + days * 86400) * 1000).toISOString().slice(0, 10);
       for (let i = 0; i < RUNS; i++) {
         for (const kind of ['local', 's3']) {
           const root = kind === 'local' ? join(work, `os-local-${mode}-${i}`) : `s3://${s3.S3_TEST_BUCKET}/bench-${mode}-${i}`;
-          log(`${mode}: run slices to ${kind} (${i + 1}/${RUNS})`);
+          log(`${mode}: run slices and corpus to ${kind} (${i + 1}/${RUNS})`);
           const r = child('run', { data_root: root, run_id: 'bench', interval: '1m', window: `pre${PER_TOKEN - 1}_post0`, alerts_path: alerts, clickhouse: ch });
           const sealing = (r.phases_ms.done ?? 0) - (r.phases_ms.sealing ?? 0);
           runs[kind].push({ ...r, root, sealing });
+          const c = child('corpus', { data_root: root, interval: '1m', date_from: '2025-01-01', date_to: dateTo, clickhouse: ch });
+          corpora[kind].push({ ...c, root });
         }
       }
       pin(false);
+      const label = mode === 'pinned' ? 'pinned (server on CPU 0, exporter on CPU 1)' : 'shared';
       const [l, o] = [best(runs.local, 'seconds'), best(runs.s3, 'seconds')];
       const bytes = treeBytes(join(l.root, 'lake/runs/run_id=bench'));
-      lines.push(`| ${mode === 'pinned' ? 'pinned (server on CPU 0, exporter on CPU 1)' : 'shared'} | ${fmt(l.seconds)} s (sealing ${fmt(l.sealing / 1000)} s), ${fmt(l.peak_rss_mb, 0)} MiB | ${fmt(o.seconds)} s (sealing + upload ${fmt(o.sealing / 1000)} s), ${fmt(o.peak_rss_mb, 0)} MiB | ${fmt(bytes / 2 ** 20, 1)} MiB in ${l.files + 2} objects, ${fmt(bytes / 2 ** 20 / ((o.sealing - l.sealing) / 1000 || 1), 0)} MiB/s to moto | **${fmt(o.seconds / l.seconds)}x** |`);
-      for (const r of runs.local) rmSync(r.root, { recursive: true, force: true });
+      lines.push(`| ${label} | run slices | ${fmt(l.seconds)} s (sealing ${fmt(l.sealing / 1000)} s), ${fmt(l.peak_rss_mb, 0)} MiB | ${fmt(o.seconds)} s (sealing + upload ${fmt(o.sealing / 1000)} s), ${fmt(o.peak_rss_mb, 0)} MiB | ${fmt(bytes / 2 ** 20, 1)} MiB in ${l.files + 2} objects | **${fmt(o.seconds / l.seconds)}x** |`);
+      const [lc, oc] = [best(corpora.local, 'seconds'), best(corpora.s3, 'seconds')];
+      const corpusBytes = treeBytes(join(lc.root, 'lake/corpus'));
+      lines.push(`| ${label} | corpus, ${days} days | ${fmt(lc.seconds)} s, ${fmt(lc.peak_rss_mb, 0)} MiB | ${fmt(oc.seconds)} s, ${fmt(oc.peak_rss_mb, 0)} MiB | ${fmt(corpusBytes / 2 ** 20, 1)} MiB | **${fmt(oc.seconds / lc.seconds)}x** |`);
+      for (const r of [...runs.local, ...corpora.local]) rmSync(r.root, { recursive: true, force: true });
     }
   } finally {
     execFileSync('bash', ['scripts/s3-server.sh', 'stop', s3.S3_TEST_DIR]);
   }
-  const stamp = `Last run: \`npm run bench -- --object-store --rows ${ROWS} --tokens ${TOKENS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 0)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), run slices of every token, best of ${RUNS}, local and S3 alternating.`;
+  const stamp = `Last run: \`npm run bench -- --object-store --rows ${ROWS} --tokens ${TOKENS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 2)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), run slices of every token and the corpus of every day, best of ${RUNS}, local and S3 alternating.`;
   const text = `${stamp}
 
-| mode | to a local directory | to \`s3://\` (moto on loopback) | what is uploaded | S3 / local (time) |
-|---|---|---|---|---|
+| mode | export | to a local directory | to \`s3://\` (moto on loopback) | what is uploaded | S3 / local (time) |
+|---|---|---|---|---|---|
 ${lines.join('\n')}
 
 ${await machine()}`;
