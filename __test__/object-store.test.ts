@@ -1,8 +1,10 @@
 // The lake in an object store, beyond what the parameterised suites check: the same keys and bytes as on disk
 // (multipart-sized files included), an independent reader straight from S3, the commit protocol under races and
 // kill -9, and coded errors without secrets.
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { corpusStatus, exportCorpus, exportRunSlices, verifyLakeDir } from '#native';
 import { chQuery, clickhouseUrl, connection } from './support/clickhouse.js';
@@ -204,6 +206,38 @@ describe.runIf(s3Suite())('a lake in an object store', () => {
 
     const err = await rejection(verifyLakeDir('s3://quantbot-test/not-a-lake'));
     expect(err.code).toBe('INVALID_CONFIG');
+  });
+
+  it('refused credentials are OBJECT_STORE_AUTH, for exports and verify alike', async () => {
+    // A second moto that checks credentials (it knows no keys, so every request is refused as S3 refuses a wrong key).
+    const port = await new Promise<number>((res) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => res(p));
+      });
+    });
+    const moto = spawn(join(dirname(process.env.S3_TEST_PYTHON!), 'moto_server'), ['-H', '127.0.0.1', '-p', String(port)], {
+      env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: '0' },
+      stdio: 'ignore',
+    });
+    try {
+      const endpoint = `http://127.0.0.1:${port}`;
+      for (let i = 0; i < 100; i++) {
+        if (await fetch(`${endpoint}/moto-api/`).then((r) => r.ok, () => false)) break;
+        await sleep(100);
+      }
+      const env: Record<string, string> = { ...cliEnv, AWS_ENDPOINT_URL: endpoint };
+      const exported = quantbot(exportArgs('s3://locked-bucket/p', 'x'), env);
+      expect(exported.code).toBe(1);
+      expect(exported.stderr).toContain('OBJECT_STORE_AUTH');
+      expect(exported.stderr).toContain('AWS_SECRET_ACCESS_KEY');
+      const verified = quantbot(['lake', 'verify', 's3://locked-bucket/p/lake/runs/run_id=x'], env);
+      expect(verified.code).toBe(1);
+      expect(verified.stderr).toContain('OBJECT_STORE_AUTH');
+      for (const r of [exported, verified]) expect(r.stderr + r.stdout).not.toContain(env.AWS_SECRET_ACCESS_KEY!);
+    } finally {
+      moto.kill();
+    }
   });
 
   it('the object_store block wins over the environment, and a directory data_root refuses it', async () => {

@@ -63,7 +63,7 @@ pub(crate) fn previous(
     chain: &str,
     selection: &Selection,
 ) -> Result<Previous> {
-    let read = match day_dir.read_manifest(manifest_name) {
+    let read = match day_dir.read_manifest(manifest_name)? {
         Err(ManifestError::Missing(_)) => return Ok(Previous::Missing),
         read => read,
     };

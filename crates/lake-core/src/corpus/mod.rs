@@ -489,7 +489,7 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
 /// True when the day has its own `manifest.json` (a shard's export may have sealed only its part).
 async fn has_day_manifest(settings: &CorpusSettings, day: NaiveDate) -> bool {
     let dir = settings.lake.sealed(&settings.day_rel(day));
-    blocking(move || Ok(dir.read_manifest(MANIFEST_FILE).is_ok()))
+    blocking(move || Ok(matches!(dir.read_manifest(MANIFEST_FILE), Ok(Ok(_)))))
         .await
         .unwrap_or(false)
 }

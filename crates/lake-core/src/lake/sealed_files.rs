@@ -16,8 +16,9 @@ use crate::lake::manifest_reader::{read_manifest, Manifest, ManifestError};
 pub(crate) trait SealedFiles {
     /// How the report names the directory.
     fn name(&self) -> PathBuf;
-    /// The raw and typed manifest `name` at the top of the directory.
-    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError>;
+    /// The raw and typed manifest `name` at the top of the directory; the outer error is a store that could
+    /// not be asked (refused credentials, unreachable), not a missing or malformed manifest.
+    fn read_manifest(&self, name: &str) -> Result<ManifestRead>;
     /// The size and SHA-256 of a file and its Parquet row count (or why it has none); `Err` when the file
     /// cannot be read at all.
     fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String>;
@@ -39,6 +40,9 @@ pub(crate) struct Listed {
     /// When it was last written (by the store's clock).
     pub written: chrono::DateTime<chrono::Utc>,
 }
+
+/// A manifest as read: its raw and typed forms, or why it is missing or malformed.
+pub(crate) type ManifestRead = std::result::Result<(Value, Manifest), ManifestError>;
 
 /// A file's bytes as verify recomputes them.
 pub(crate) struct Inspected {
@@ -63,8 +67,8 @@ impl SealedFiles for LocalDir {
         self.0.clone()
     }
 
-    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError> {
-        read_manifest(&self.0.join(name))
+    fn read_manifest(&self, name: &str) -> Result<ManifestRead> {
+        Ok(read_manifest(&self.0.join(name)))
     }
 
     fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String> {

@@ -87,7 +87,7 @@ pub(crate) fn verify_files(
         files_checked: 0,
         problems: Vec::new(),
     };
-    let Some(manifest) = read_sealed(dir, manifest_name, &mut report) else {
+    let Some(manifest) = read_sealed(dir, manifest_name, &mut report)? else {
         return Ok(report);
     };
     let mut listed = BTreeSet::new();
@@ -116,7 +116,7 @@ pub(crate) fn check_for_reuse(
         files_checked: 0,
         problems: Vec::new(),
     };
-    let Some(manifest) = read_sealed(dir, manifest_name, &mut report) else {
+    let Some(manifest) = read_sealed(dir, manifest_name, &mut report)? else {
         return Ok(report);
     };
     let by_rel: BTreeMap<&str, &Listed> = objects.iter().map(|o| (o.rel.as_str(), o)).collect();
@@ -157,20 +157,20 @@ fn read_sealed(
     dir: &dyn SealedFiles,
     manifest_name: &str,
     report: &mut VerifyReport,
-) -> Option<Manifest> {
-    let (raw, manifest) = match dir.read_manifest(manifest_name) {
+) -> Result<Option<Manifest>> {
+    let (raw, manifest) = match dir.read_manifest(manifest_name)? {
         Ok(read) => read,
         Err(ManifestError::Missing(e)) => {
             report
                 .problems
                 .push(problem("missing_manifest", Some(manifest_name), e));
-            return None;
+            return Ok(None);
         }
         Err(ManifestError::Malformed(e)) => {
             report
                 .problems
                 .push(problem("bad_manifest", Some(manifest_name), e));
-            return None;
+            return Ok(None);
         }
     };
     match recorded_seal(&raw) {
@@ -186,7 +186,7 @@ fn read_sealed(
             "the manifest has no seal",
         )),
     }
-    Some(manifest)
+    Ok(Some(manifest))
 }
 
 /// Files a reader sees that the manifest does not list (other manifests and files out of scope aside).
@@ -294,7 +294,6 @@ mod tests {
     use crate::lake::manifest_reader::parse_manifest;
     use crate::spec::bucket_range::BucketRange;
     use chrono::{DateTime, Utc};
-    use serde_json::Value;
 
     /// An object store as far as the reuse check sees it: a manifest and a listing; reading bytes is a bug.
     struct Listing {
@@ -306,8 +305,8 @@ mod tests {
         fn name(&self) -> PathBuf {
             PathBuf::from("s3://b/lake/corpus/day")
         }
-        fn read_manifest(&self, _: &str) -> std::result::Result<(Value, Manifest), ManifestError> {
-            parse_manifest(&self.manifest)
+        fn read_manifest(&self, _: &str) -> Result<crate::lake::sealed_files::ManifestRead> {
+            Ok(parse_manifest(&self.manifest))
         }
         fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String> {
             panic!("the reuse check read the bytes of {rel}")

@@ -6,16 +6,15 @@ use std::path::PathBuf;
 use futures_util::stream::TryStreamExt;
 use object_store::ObjectStoreExt;
 use parquet::file::metadata::ParquetMetaDataReader;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::{LakeError, Result};
 use crate::lake::hashed_file::FileDigest;
-use crate::lake::manifest_reader::{parse_manifest, Manifest, ManifestError};
+use crate::lake::manifest_reader::{parse_manifest, ManifestError};
 use crate::lake::remote::block_on;
 use crate::lake::remote::location::RemoteLake;
 use crate::lake::remote::store::store_error;
-use crate::lake::sealed_files::{Inspected, Listed, SealedFiles};
+use crate::lake::sealed_files::{Inspected, Listed, ManifestRead, SealedFiles};
 
 /// The Parquet file trailer: footer length (4 bytes, little-endian) and `PAR1`.
 const TRAILER: usize = 8;
@@ -110,11 +109,16 @@ impl SealedFiles for RemoteDir {
         PathBuf::from(self.lake.url(&self.rel_dir))
     }
 
-    fn read_manifest(&self, name: &str) -> std::result::Result<(Value, Manifest), ManifestError> {
-        let key = self.lake.key(&self.rel(name));
-        let bytes = block_on(async { self.lake.store().get(&key).await?.bytes().await })
-            .map_err(|e| ManifestError::Missing(e.to_string()))?;
-        parse_manifest(&bytes)
+    fn read_manifest(&self, name: &str) -> Result<ManifestRead> {
+        let rel = self.rel(name);
+        let key = self.lake.key(&rel);
+        match block_on(async { self.lake.store().get(&key).await?.bytes().await }) {
+            Ok(bytes) => Ok(parse_manifest(&bytes)),
+            Err(e @ object_store::Error::NotFound { .. }) => Ok(Err(ManifestError::Missing(
+                format!("no object {}: {e}", self.lake.url(&rel)),
+            ))),
+            Err(e) => Err(store_error("read", &self.lake.url(&rel), &e)),
+        }
     }
 
     fn inspect(&self, rel: &str) -> std::result::Result<Inspected, String> {
