@@ -122,6 +122,12 @@ pub fn shard_manifest_name(range: BucketRange) -> String {
     format!("{SHARD_MANIFEST_PREFIX}{}.json", range.label())
 }
 
+/// True when a relative path has a segment starting with `.`: the exporter's own (staging, locks, spill
+/// files), which readers, `verify` and uploads skip.
+pub fn is_hidden(rel_path: &str) -> bool {
+    rel_path.split('/').any(|seg| seg.starts_with('.'))
+}
+
 /// True for a shard manifest's file name.
 pub fn is_shard_manifest(name: &str) -> bool {
     name.starts_with(SHARD_MANIFEST_PREFIX) && name.ends_with(".json")

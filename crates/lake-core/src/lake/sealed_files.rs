@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::{LakeError, Result};
 use crate::lake::hashed_file::{digest_file, FileDigest};
+use crate::lake::layout::is_hidden;
 use crate::lake::manifest_reader::{read_manifest, Manifest, ManifestError};
 
 /// What verify needs of a sealed directory, on disk or in an object store.
@@ -81,10 +82,7 @@ impl SealedFiles for LocalDir {
     }
 
     fn list(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        list_files(&self.0, &self.0, &mut out)
-            .map_err(|e| LakeError::io("cannot list", &self.0, &e))?;
-        Ok(out)
+        visible_files(&self.0)
     }
 }
 
@@ -94,20 +92,27 @@ fn parquet_rows(path: &Path) -> std::result::Result<u64, String> {
     u64::try_from(reader.metadata().file_metadata().num_rows()).map_err(|e| e.to_string())
 }
 
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        // Hidden entries (locks, staging, temp files) are the exporter's internals; Parquet readers skip them too.
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
+/// Every file under `dir` a reader sees (hidden names and what is under them skipped), relative with `/`
+/// separators, sorted.
+pub(crate) fn visible_files(dir: &Path) -> Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if is_hidden(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
         }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            list_files(root, &path, out)?;
-        } else {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            out.push(rel.to_string_lossy().replace('\\', "/"));
-        }
+        Ok(())
     }
-    Ok(())
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out).map_err(|e| LakeError::io("cannot list", dir, &e))?;
+    out.sort();
+    Ok(out)
 }

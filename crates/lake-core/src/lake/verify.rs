@@ -82,12 +82,8 @@ pub(crate) fn verify_files(
     manifest_name: &str,
     in_scope: &dyn Fn(&str) -> bool,
 ) -> Result<VerifyReport> {
-    let mut report = VerifyReport {
-        dir: dir.name(),
-        files_checked: 0,
-        problems: Vec::new(),
-    };
-    let Some(manifest) = read_sealed(dir, manifest_name, &mut report)? else {
+    let (mut report, manifest) = read_sealed(dir, manifest_name)?;
+    let Some(manifest) = manifest else {
         return Ok(report);
     };
     let mut listed = BTreeSet::new();
@@ -111,12 +107,8 @@ pub(crate) fn check_for_reuse(
     let Some(objects) = dir.listing()? else {
         return verify_files(dir, manifest_name, in_scope);
     };
-    let mut report = VerifyReport {
-        dir: dir.name(),
-        files_checked: 0,
-        problems: Vec::new(),
-    };
-    let Some(manifest) = read_sealed(dir, manifest_name, &mut report)? else {
+    let (mut report, manifest) = read_sealed(dir, manifest_name)?;
+    let Some(manifest) = manifest else {
         return Ok(report);
     };
     let by_rel: BTreeMap<&str, &Listed> = objects.iter().map(|o| (o.rel.as_str(), o)).collect();
@@ -152,25 +144,30 @@ pub(crate) fn check_for_reuse(
     Ok(report)
 }
 
-/// Reads the manifest and checks its seal; `None` (with the problem reported) when it cannot be read.
+/// Starts the report of `dir`: reads the manifest and checks its seal; `None` (with the problem reported)
+/// when it cannot be read.
 fn read_sealed(
     dir: &dyn SealedFiles,
     manifest_name: &str,
-    report: &mut VerifyReport,
-) -> Result<Option<Manifest>> {
+) -> Result<(VerifyReport, Option<Manifest>)> {
+    let mut report = VerifyReport {
+        dir: dir.name(),
+        files_checked: 0,
+        problems: Vec::new(),
+    };
     let (raw, manifest) = match dir.read_manifest(manifest_name)? {
         Ok(read) => read,
         Err(ManifestError::Missing(e)) => {
             report
                 .problems
                 .push(problem("missing_manifest", Some(manifest_name), e));
-            return Ok(None);
+            return Ok((report, None));
         }
         Err(ManifestError::Malformed(e)) => {
             report
                 .problems
                 .push(problem("bad_manifest", Some(manifest_name), e));
-            return Ok(None);
+            return Ok((report, None));
         }
     };
     match recorded_seal(&raw) {
@@ -186,7 +183,7 @@ fn read_sealed(
             "the manifest has no seal",
         )),
     }
-    Ok(Some(manifest))
+    Ok((report, Some(manifest)))
 }
 
 /// Files a reader sees that the manifest does not list (other manifests and files out of scope aside).

@@ -8,7 +8,7 @@
 //! before the new manifest appears.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use futures_util::stream::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
@@ -16,9 +16,11 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipa
 use tokio::io::AsyncReadExt;
 
 use crate::error::{ErrorCode, LakeError, Result};
+use crate::lake::layout::is_hidden;
 use crate::lake::remote::lease::Lease;
 use crate::lake::remote::location::RemoteLake;
 use crate::lake::remote::store::store_error;
+use crate::lake::sealed_files::visible_files;
 
 /// Files up to this size go up in one request; larger ones as multipart uploads of parts this size, read
 /// from disk part by part so memory stays flat whatever the file's size.
@@ -76,7 +78,7 @@ impl Commit<'_> {
     /// Uploads every file of the local directory, then commits the manifest. Runs under `lease`, which is
     /// confirmed before the first change and again right before the commit.
     pub async fn run(&self, lease: &Lease) -> Result<String> {
-        let files = local_files(self.local_dir)?;
+        let files = visible_files(self.local_dir)?;
         if !files.iter().any(|f| f == self.manifest_name) {
             return Err(LakeError::internal(format!(
                 "{} has no {}",
@@ -219,36 +221,4 @@ async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Resul
         filled += n;
     }
     Ok(filled)
-}
-
-/// Names starting with `.` are the exporter's own, on disk and in the store.
-fn is_hidden(rel: &str) -> bool {
-    rel.split('/').any(|seg| seg.starts_with('.'))
-}
-
-/// Every file under `dir` that readers see, relative and sorted.
-fn local_files(dir: &Path) -> Result<Vec<String>> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-        for entry in std::fs::read_dir(dir).map_err(|e| LakeError::io("cannot list", dir, &e))? {
-            let entry = entry.map_err(|e| LakeError::io("cannot list", dir, &e))?;
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let path: PathBuf = entry.path();
-            let kind = entry
-                .file_type()
-                .map_err(|e| LakeError::io("cannot list", &path, &e))?;
-            if kind.is_dir() {
-                walk(root, &path, out)?;
-            } else {
-                let rel = path.strip_prefix(root).unwrap_or(&path);
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort();
-    Ok(out)
 }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{LakeError, Result};
 use crate::lake::hashed_file::FileDigest;
+use crate::lake::layout::is_hidden;
 use crate::lake::manifest_reader::{parse_manifest, ManifestError};
 use crate::lake::remote::block_on;
 use crate::lake::remote::location::RemoteLake;
@@ -144,7 +145,7 @@ impl RemoteDir {
             .into_iter()
             .filter_map(|meta| {
                 let rel = self.lake.rel_under(&meta.location, &self.rel_dir)?;
-                (!rel.split('/').any(|seg| seg.starts_with('.'))).then_some(Listed {
+                (!is_hidden(&rel)).then_some(Listed {
                     rel,
                     bytes: meta.size,
                     written: meta.last_modified,
