@@ -40,11 +40,14 @@ pub enum ErrorCode {
     Cancelled,
     /// A bug: an invariant broke or a panic was caught.
     Internal,
+    /// No binary of the addon for this platform is installed (or it did not load). Raised by the package's
+    /// JavaScript loader (`native.js`), never by the core: listed here so that the codes have one list.
+    AddonNotFound,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidConfig,
         ErrorCode::InvalidAlerts,
         ErrorCode::ClickhouseUnreachable,
@@ -62,6 +65,7 @@ impl ErrorCode {
         ErrorCode::ObjectStore,
         ErrorCode::Cancelled,
         ErrorCode::Internal,
+        ErrorCode::AddonNotFound,
     ];
 
     /// The wire form of the code, e.g. `INVALID_CONFIG`.
@@ -84,6 +88,7 @@ impl ErrorCode {
             ErrorCode::ObjectStore => "OBJECT_STORE",
             ErrorCode::Cancelled => "CANCELLED",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::AddonNotFound => "ADDON_NOT_FOUND",
         }
     }
 }

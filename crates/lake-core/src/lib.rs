@@ -5,6 +5,7 @@
 //! `docs/lake-format.md`.
 //!
 //! The modules, from the bottom up:
+//! - `platform`: what the operating system offers beyond `std` (atomic swap, writeback, heap trim), one seam each.
 //! - `spec`: the lake's pure rules (mint buckets, intervals, windows, coverage, fetch plans); no I/O.
 //! - `config`: every default and limit of the configs, and how wire JSON is read.
 //! - `lake`: the lake on disk (path layout, typed manifests, seal, sealed publish, verify).
@@ -20,6 +21,7 @@ mod error;
 mod failpoint;
 mod lake;
 mod pipeline;
+mod platform;
 mod run;
 mod source;
 mod spec;

@@ -57,15 +57,7 @@ impl HashingWriter {
             .inner
             .into_inner()
             .map_err(|e| LakeError::io("cannot write", &path, e.error()))?;
-        // SAFETY: sync_file_range on a descriptor we own; it only schedules writeback of that file's pages.
-        unsafe {
-            libc::sync_file_range(
-                std::os::unix::io::AsRawFd::as_raw_fd(&file),
-                0,
-                0,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
+        crate::platform::writeback::start_writeback(&file);
         Ok((
             UnsyncedFile { path, file },
             FileDigest {

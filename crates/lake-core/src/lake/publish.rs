@@ -7,8 +7,7 @@
 //! A target in an object store is built the same way on local disk (under the lake's work directory) and
 //! published by `lake::remote::commit` under a lease instead of a rename.
 
-use std::fs::{self, File};
-use std::os::unix::io::AsRawFd;
+use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -21,8 +20,13 @@ use crate::lake::remote::block_on;
 use crate::lake::remote::commit::Commit;
 use crate::lake::remote::lease::Lease;
 use crate::lake::remote::location::RemoteLake;
+use crate::platform::dir_sync;
+use crate::platform::exchange::exchange;
 
 const STAGING_PREFIX: &str = ".staging-";
+
+/// An atomic swap of two paths: `platform::exchange`, or a stand-in that fails in tests of the fallback.
+type Swap = fn(&Path, &Path) -> std::io::Result<()>;
 const ASIDE_PREFIX: &str = ".replaced-";
 const LOCK_PREFIX: &str = ".lock-";
 
@@ -41,16 +45,11 @@ impl TargetLock {
             .write(true)
             .open(path)
             .map_err(|e| LakeError::io("cannot open lock file", path, &e))?;
-        // SAFETY: flock on a descriptor we own; no memory is shared with the kernel.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(Some(Self { _file: file }));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            Ok(None)
-        } else {
-            Err(LakeError::io("cannot lock", path, &err))
+        // flock on Unix, LockFileEx on Windows: either way the system drops it when the process dies.
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(LakeError::io("cannot lock", path, &e)),
         }
     }
 }
@@ -205,7 +204,12 @@ impl Staging {
 
     /// fsyncs every directory of the staging tree (files were synced as they were written), then moves it
     /// into place in one rename. An existing target is swapped out atomically and removed afterwards.
-    pub fn publish(mut self) -> Result<PathBuf> {
+    pub fn publish(self) -> Result<PathBuf> {
+        self.publish_swapping(exchange)
+    }
+
+    /// [`Staging::publish`] with the atomic swap given, so tests can take the fallback on any platform.
+    fn publish_swapping(mut self, swap: Swap) -> Result<PathBuf> {
         if let Some(remote) = self.remote.take() {
             let url = block_on(remote.commit(&self.dir, self.overwrite).run(&remote.lease))?;
             block_on(remote.lease.release());
@@ -218,7 +222,7 @@ impl Staging {
             if !self.overwrite {
                 return Err(exists_error(&final_dir));
             }
-            self.replace(&final_dir)?;
+            self.replace(&final_dir, swap)?;
         } else {
             fs::rename(&self.dir, &final_dir)
                 .map_err(|e| LakeError::io("cannot publish", &final_dir, &e))?;
@@ -228,14 +232,15 @@ impl Staging {
         Ok(final_dir)
     }
 
-    fn replace(&self, final_dir: &Path) -> Result<()> {
-        if exchange(&self.dir, final_dir).is_ok() {
+    fn replace(&self, final_dir: &Path, swap: Swap) -> Result<()> {
+        if swap(&self.dir, final_dir).is_ok() {
             // The old run now sits at the staging path: readers saw old, then new, never a mix or a gap.
             sync_dir(&self.target.parent)?;
             return remove_dir(&self.dir);
         }
-        // File systems without RENAME_EXCHANGE: set the old run aside first; `recover` puts it back if we die
-        // before the new one is in place.
+        // Platforms and file systems without an atomic exchange (`platform::exchange`): set the old run aside
+        // first; `recover` puts it back if we die before the new one is in place. Readers may see no run for
+        // the moment between the two renames, never a mix.
         let aside = self.target.parent.join(format!(
             "{ASIDE_PREFIX}{}.{}",
             self.target.name,
@@ -243,6 +248,7 @@ impl Staging {
         ));
         fs::rename(final_dir, &aside)
             .map_err(|e| LakeError::io("cannot move the old run aside", final_dir, &e))?;
+        crate::failpoint::hit("publish.set_aside");
         if let Err(e) = fs::rename(&self.dir, final_dir) {
             let _ = fs::rename(&aside, final_dir);
             return Err(LakeError::io("cannot publish", final_dir, &e));
@@ -348,33 +354,9 @@ fn remove_dir(dir: &Path) -> Result<()> {
     }
 }
 
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let a = CString::new(a.as_os_str().as_bytes())?;
-    let b = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: two valid NUL-terminated paths; renameat2 reads them and touches no other memory.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 /// fsyncs a directory so that the names in it survive a power cut.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| LakeError::io("cannot flush directory", dir, &e))
+    dir_sync::sync_dir(dir).map_err(|e| LakeError::io("cannot flush directory", dir, &e))
 }
 
 fn sync_tree(dir: &Path) -> Result<()> {
@@ -417,32 +399,44 @@ mod tests {
         );
     }
 
+    /// The platform's atomic swap where it has one (Linux, macOS), and the set-aside fallback of platforms and
+    /// file systems without it, forced here.
+    const SWAPS: [(&str, Swap); 2] = [
+        ("platform exchange", exchange),
+        ("set-aside fallback", |_, _| {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }),
+    ];
+
     #[test]
     fn overwrite_swaps_whole_runs() {
-        let root = tempfile::tempdir().unwrap();
-        let target = Target::new(root.path(), "run_id=r1");
-        let s = Staging::begin(target.clone(), false).unwrap();
-        write(s.dir(), "old-only.txt", "old");
-        write(s.dir(), "shared.txt", "old");
-        s.publish().unwrap();
-        let s = Staging::begin(target.clone(), true).unwrap();
-        write(s.dir(), "shared.txt", "new");
-        s.publish().unwrap();
-        let final_dir = target.final_dir();
-        assert_eq!(
-            fs::read_to_string(final_dir.join("shared.txt")).unwrap(),
-            "new"
-        );
-        assert!(
-            !final_dir.join("old-only.txt").exists(),
-            "no half-old, half-new run"
-        );
-        let names: Vec<String> = fs::read_dir(root.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with(LOCK_PREFIX))
-            .collect();
-        assert_eq!(names, vec!["run_id=r1".to_owned()], "no debris left");
+        for (how, swap) in SWAPS {
+            let root = tempfile::tempdir().unwrap();
+            let target = Target::new(root.path(), "run_id=r1");
+            let s = Staging::begin(target.clone(), false).unwrap();
+            write(s.dir(), "old-only.txt", "old");
+            write(s.dir(), "shared.txt", "old");
+            s.publish_swapping(swap).unwrap();
+            let s = Staging::begin(target.clone(), true).unwrap();
+            write(s.dir(), "shared.txt", "new");
+            s.publish_swapping(swap).unwrap();
+            let final_dir = target.final_dir();
+            assert_eq!(
+                fs::read_to_string(final_dir.join("shared.txt")).unwrap(),
+                "new",
+                "{how}"
+            );
+            assert!(
+                !final_dir.join("old-only.txt").exists(),
+                "{how}: no half-old, half-new run"
+            );
+            let names: Vec<String> = fs::read_dir(root.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with(LOCK_PREFIX))
+                .collect();
+            assert_eq!(names, vec!["run_id=r1".to_owned()], "{how}: no debris left");
+        }
     }
 
     #[test]

@@ -9,7 +9,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,6 +20,7 @@ use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 
 use crate::error::Result;
 use crate::lake::hashed_file::create_new;
+use crate::platform::positioned_io::{read_exact_at, write_all_at};
 use crate::writer::settings::PageCodec;
 
 /// Bytes gathered before one write to the spill file.
@@ -58,7 +58,7 @@ impl SpillFile {
             self.flush()?;
         }
         if bytes.len() >= WRITE_BUFFER {
-            self.file.write_all(bytes)?;
+            write_all_at(&self.file, bytes, self.flushed)?;
             self.flushed += bytes.len() as u64;
         } else {
             self.buffer.extend_from_slice(bytes);
@@ -67,7 +67,7 @@ impl SpillFile {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.write_all(&self.buffer)?;
+        write_all_at(&self.file, &self.buffer, self.flushed)?;
         self.flushed += self.buffer.len() as u64;
         self.buffer.clear();
         Ok(())
@@ -80,7 +80,7 @@ impl SpillFile {
         }
         out.clear();
         out.resize(len, 0);
-        self.file.read_exact_at(out, at)
+        read_exact_at(&self.file, out, at)
     }
 
     #[cfg(test)]
