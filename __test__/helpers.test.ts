@@ -80,4 +80,11 @@ describe('coded errors cross the boundary (sync)', () => {
   it('lists exactly the documented codes', () => {
     expect(errorCodes()).toEqual([...LAKE_ERROR_CODES]);
   });
+
+  it('#native (native.js, which turns a missing binary into ADDON_NOT_FOUND) exports exactly what the generated loader does', async () => {
+    const generated = Object.keys(await import('../index.js')).filter((name) => !name.startsWith('__'));
+    const wrapped = Object.keys(await import('#native'));
+    expect(wrapped.sort()).toEqual(generated.sort());
+    expect(wrapped.length).toBeGreaterThan(10);
+  });
 });

@@ -88,6 +88,30 @@ describe('reliability', () => {
     report.runs_verified_after_kill = verified;
   });
 
+  it('without an atomic exchange (the fallback of platforms and file systems that lack one), an overwrite still never mixes runs, and a crash between its two renames is undone', async () => {
+    const root = join(work, 'no-exchange');
+    const runDir = join(root, 'lake', 'runs', 'run_id=swap');
+    const first = quantbot(exportArgs(root, 'swap'), env);
+    expect(first.code, first.stderr).toBe(0);
+    const before = filesUnder(runDir);
+
+    // The old run set aside, the process dead before the new one is moved in: no run where readers look...
+    const crashed = quantbot(exportArgs(root, 'swap', ['--overwrite']), { ...env, QUANTBOT_LAKE_FAILPOINT: 'rename_exchange:off,publish.set_aside:abort' });
+    expect(crashed.signal).toBe('SIGABRT');
+    expect(runsDirEntries(root).filter((n) => n.startsWith('run_id='))).toEqual([]);
+    expect(runsDirEntries(root).some((n) => n.startsWith('.replaced-run_id=swap.'))).toBe(true);
+    // ...and the next export of the run puts the old one back before it decides anything.
+    const again = quantbot(exportArgs(root, 'swap'), env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('RUN_EXISTS');
+    expect(filesUnder(runDir)).toEqual(before);
+
+    const overwrite = quantbot(exportArgs(root, 'swap', ['--overwrite']), { ...env, QUANTBOT_LAKE_FAILPOINT: 'rename_exchange:off' });
+    expect(overwrite.code, overwrite.stderr).toBe(0);
+    expect((await verifyLakeDir(runDir)).ok).toBe(true);
+    expect(runsDirEntries(root)).toEqual(['run_id=swap']);
+  });
+
   it('two exports of the same run at once: one wins, the other gets RUN_LOCKED', async () => {
     const root = join(work, 'race');
     const slow = { ...env, QUANTBOT_LAKE_FAILPOINT: 'export.write_mint:sleep=100' };

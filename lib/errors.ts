@@ -19,6 +19,7 @@ export const LAKE_ERROR_CODES = [
   'OBJECT_STORE',
   'CANCELLED',
   'INTERNAL',
+  'ADDON_NOT_FOUND',
 ] as const;
 
 /** A stable lake error code. */
