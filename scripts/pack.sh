@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# `npm run pack [-- OUT_DIR]` (default `pack/`): the npm tarballs of @quantbot/lake and its linux-x64-gnu binary
-# package, ready for `npm publish` (platform package first). The binary is a release build for glibc 2.17 made
-# with cargo-zigbuild and Zig from PyPI (installed into .tools/zig on first use), so it loads on any x86_64 Linux
-# with glibc >= 2.17; the main package lists the platform package as an optional dependency of the same version.
+# `npm run pack [-- --platforms linux-x64-gnu,linux-arm64-gnu | --host] [OUT_DIR]` (default `pack/`): the npm
+# tarballs of @quantbot/lake and of one binary package per platform (scripts/platforms.mjs), ready for
+# `npm publish` (platform packages first). Every binary is a release build cross-compiled by cargo-zigbuild with
+# Zig from PyPI (installed into .tools/zig on first use): Linux for glibc 2.17 and for musl, x64 and arm64, and
+# macOS x64 and arm64. Windows is built only by the release workflow. scripts/pack.mjs does the work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="$(mkdir -p "${1:-pack}" && cd "${1:-pack}" && pwd)"
 
 # Pinned: the versions this script was checked with.
 ZIGLANG=0.17.1
@@ -19,9 +19,6 @@ fi
 # cargo-zigbuild finds Zig through the venv's python (`python -m ziglang`).
 export PATH="$PWD/.tools/zig/bin:$PATH"
 
-echo "==> release addon for x86_64-unknown-linux-gnu, glibc 2.17" >&2
-cargo zigbuild --release --locked -p quantbot-lake --target x86_64-unknown-linux-gnu.2.17
 echo "==> TypeScript (dist/)" >&2
 npx tsc -p tsconfig.build.json
-echo "==> tarballs into $out" >&2
-node scripts/pack.mjs target/x86_64-unknown-linux-gnu/release/libquantbot_lake.so "$out"
+node scripts/pack.mjs "$@"

@@ -23,12 +23,22 @@ npx tsc --noEmit
 step "eslint"
 npx eslint .
 
+step "actionlint (the release workflow, which runs on GitHub's runners, not here)"
+bash scripts/lint-workflows.sh
+
 step "compile TypeScript (dist/, used by the CLI tests)"
 npx tsc -p tsconfig.build.json
 
-step "npm tarballs (release addon for glibc 2.17, used by the install test)"
-npm run pack -- .test-output/pack
+step "npm tarballs: release addons for linux-x64-gnu and linux-arm64-gnu (glibc 2.17), used by the install tests"
+# The other platforms (musl, macOS) cost minutes each: `npm run pack` and the release workflow build them.
+rm -rf .test-output/pack
+npm run pack -- --platforms linux-x64-gnu,linux-arm64-gnu .test-output/pack
 export QUANTBOT_REQUIRE_PACK=1 QUANTBOT_PACK_DIR="$PWD/.test-output/pack"
+
+step "arm64 Node under qemu-user (the linux-arm64-gnu install test)"
+arm64_env=$(bash scripts/arm64-node.sh)
+eval "$arm64_env"
+export QUANTBOT_REQUIRE_ARM64=1
 
 step "ClickHouse (throwaway server on loopback)"
 server_env=$(bash scripts/clickhouse-server.sh start)

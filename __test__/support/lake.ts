@@ -1,29 +1,13 @@
 /** Helpers for end-to-end export tests: temp lakes, config, reading runs back with DuckDB. */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { LakeRunSliceExportConfig } from '#native';
 import { connection } from './clickhouse.js';
 import { duck, dlit } from './duckdb.js';
 import type { Candle } from './fixture.js';
 
-const created: string[] = [];
-
-/** A fresh temp directory, removed after the test file (see `removeTempDirs`). */
-export function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
-  created.push(dir);
-  return dir;
-}
-
-/** Removes every directory `tempDir` made; `LAKE_TEST_KEEP=1` keeps them for a look after a failure. */
-export function removeTempDirs(): void {
-  if (process.env.LAKE_TEST_KEEP === '1') {
-    if (created.length) console.log(`kept test directories: ${created.join(' ')}`);
-    return;
-  }
-  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
-}
+// Kept importable from here, where most suites look for them.
+export { filesUnder, tempDir } from './files.js';
 
 /** A run-slice config against the fixture table, 1m candles. */
 export function runConfig(db: string, dataRoot: string, alertsPath: string, extra: Partial<LakeRunSliceExportConfig> = {}): LakeRunSliceExportConfig {
@@ -86,20 +70,6 @@ export async function coverageRows(path: string): Promise<CoverageRow[]> {
     status: String(r.status),
     kept: Boolean(r.kept),
   }));
-}
-
-/** Every file under a directory with its bytes, keyed by relative path. */
-export function filesUnder(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 /** What `<root>/lake/runs` holds (run directories and any hidden debris), lock files aside, sorted. */

@@ -1,5 +1,5 @@
 /** Runs in every test file: temp directories go when the file is done. */
 import { afterAll } from 'vitest';
-import { removeTempDirs } from './lake.js';
+import { removeTempDirs } from './files.js';
 
 afterAll(removeTempDirs);
