@@ -25,15 +25,15 @@ export function llvmTool(tool) {
 
 const run = (tool, args) => execFileSync(llvmTool(tool), args, { encoding: 'utf8', maxBuffer: 1 << 28 });
 
-/** The expected machine per CPU, as llvm-readobj names it in ELF and in Mach-O. */
-const MACHINE = { x64: { elf: 'EM_X86_64', macho: 'CPU_TYPE_X86_64' }, arm64: { elf: 'EM_AARCH64', macho: 'CPU_TYPE_ARM64' } };
+/** The expected machine per CPU, as llvm-readobj names it in ELF (`e_machine`) and in Mach-O (`cputype`). */
+const MACHINE = { x64: { elf: 'EM_X86_64', macho: '0x1000007' }, arm64: { elf: 'EM_AARCH64', macho: '0x100000C' } };
 
 /** Libraries a binary may need: the system's C runtime and nothing that a user would have to install. */
 const SYSTEM_LIBS = {
   glibc: /^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libgcc_s\.so\.1|ld-linux-[\w-]+\.so\.\d)$/,
   // musl's loader maps every libc.so / libc.musl-* request onto itself.
   musl: /^(libc\.so|libc\.musl-[\w]+\.so\.1|ld-musl-[\w]+\.so\.1)$/,
-  darwin: /^(\/usr\/lib\/libSystem\.B\.dylib|\/usr\/lib\/libiconv\.2\.dylib|\/usr\/lib\/libc\+\+\.1\.dylib|\/usr\/lib\/libresolv\.9\.dylib|\/System\/Library\/Frameworks\/\w+\.framework\/.+)$/,
+  darwin: /^(\/usr\/lib\/lib(System\.B|iconv\.2|charset\.1|c\+\+\.1|resolv\.9)\.dylib|\/System\/Library\/Frameworks\/\w+\.framework\/.+)$/,
 };
 
 /**
@@ -46,14 +46,12 @@ export function checkBinary(binary, platform) {
   const headers = run('llvm-readobj', ['--file-headers', binary]);
   const format = /^Format: (.+)$/m.exec(headers)?.[1] ?? 'unknown';
   const isMacho = platform.os.includes('darwin');
-  const machine = (isMacho ? /CpuType: (\w+)/ : /Machine: (\w+)/).exec(headers)?.[1] ?? 'unknown';
+  const machine = (isMacho ? /CpuType: .*\((0x[0-9A-Fa-f]+)\)/ : /Machine: (\w+)/).exec(headers)?.[1] ?? 'unknown';
   const cpu = platform.cpu[0];
   const wanted = MACHINE[cpu]?.[isMacho ? 'macho' : 'elf'];
   if (machine !== wanted) problems.push(`machine ${machine}, expected ${wanted} for ${cpu}`);
   if (isMacho ? !/Mach-O/.test(format) : !/^elf64/.test(format)) problems.push(`format ${format}`);
-  if (isMacho && !/Filetype: Dylib/i.test(headers) && !/FileType: (MH_)?DYLIB/i.test(headers)) {
-    problems.push('not a Mach-O dynamic library');
-  }
+  if (isMacho && !/FileType: DynamicLibrary/.test(headers)) problems.push('not a Mach-O dynamic library');
 
   const symbols = run('llvm-nm', isMacho ? ['--extern-only', '--defined-only', binary] : ['-D', '--defined-only', binary]);
   const exportsNapi = new RegExp(`\\s${isMacho ? '_' : ''}napi_register_module_v1(@|$)`, 'm').test(symbols);
@@ -62,8 +60,11 @@ export function checkBinary(binary, platform) {
   let libraries;
   let minOs;
   if (isMacho) {
+    // The list starts with the library's own install name (LC_ID_DYLIB), which it does not need.
+    const id = run('llvm-objdump', ['--macho', '--dylib-id', binary]).split('\n')[1]?.trim();
     libraries = run('llvm-objdump', ['--macho', '--dylibs-used', binary])
-      .split('\n').slice(1).map((l) => l.trim().replace(/ \(compatibility .*$/, '')).filter(Boolean);
+      .split('\n').slice(1).map((l) => l.trim().replace(/ \(compatibility .*$/, '')).filter((l) => l && l !== id);
+    if (id && !id.startsWith('@rpath/')) problems.push(`install name ${id} is a path of the build machine`);
     const load = run('llvm-objdump', ['--macho', '--private-headers', binary]);
     minOs = /cmd LC_BUILD_VERSION[\s\S]*?minos ([\d.]+)/.exec(load)?.[1] ?? /cmd LC_VERSION_MIN_MACOSX[\s\S]*?version ([\d.]+)/.exec(load)?.[1];
     const wantedMin = platform.build?.macos;

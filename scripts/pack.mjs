@@ -52,10 +52,36 @@ function buildPlan(p) {
   return null;
 }
 
+/**
+ * A directory of Apple framework stubs for a linker without the macOS SDK (Zig): text-based stubs (`.tbd`, the
+ * format of the SDK's own) that give each framework its install name and export nothing. The addon is linked
+ * with `-undefined dynamic_lookup`, as every Node addon on macOS is, so the framework's symbols are bound when
+ * macOS loads it, from the framework the stub names. On a Mac the real SDK is used instead.
+ */
+function frameworkStubs(names) {
+  const dir = resolve('target', 'macos-framework-stubs');
+  for (const name of names) {
+    mkdirSync(join(dir, `${name}.framework`), { recursive: true });
+    writeFileSync(
+      join(dir, `${name}.framework`, `${name}.tbd`),
+      ['--- !tapi-tbd', 'tbd-version:     4', 'targets:         [ x86_64-macos, arm64-macos ]',
+        `install-name:    '/System/Library/Frameworks/${name}.framework/Versions/A/${name}'`, 'current-version: 1', '...', ''].join('\n'),
+    );
+  }
+  return dir;
+}
+
 /** Release build of one platform; returns the binary's path, or throws with the build's first error lines. */
 function build(p, plan) {
   const env = { ...process.env };
-  if (p.build.rustflags) env[`CARGO_TARGET_${p.triple.toUpperCase().replaceAll('-', '_')}_RUSTFLAGS`] = p.build.rustflags;
+  const rustflags = [p.build.rustflags ?? ''];
+  if (p.os[0] === 'darwin') {
+    // The install name is the package's file name, not the build machine's path of the file.
+    rustflags.push(`-C link-arg=-Wl,-install_name,@rpath/${p.main}`);
+    if (plan.cargo === 'zigbuild' && p.build.frameworks) rustflags.push(`-C link-arg=-F${frameworkStubs(p.build.frameworks)}`);
+  }
+  const flags = rustflags.filter(Boolean).join(' ');
+  if (flags) env[`CARGO_TARGET_${p.triple.toUpperCase().replaceAll('-', '_')}_RUSTFLAGS`] = flags;
   if (p.build.macos) env.MACOSX_DEPLOYMENT_TARGET = p.build.macos;
   mkdirSync(join('target', 'pack-logs'), { recursive: true });
   const log = resolve('target', 'pack-logs', `${p.platform}.log`);

@@ -5,6 +5,7 @@ export interface PlatformBuild {
   zigTarget?: string;
   rustflags?: string;
   macos?: string;
+  frameworks?: string[];
   glibc?: number[];
 }
 

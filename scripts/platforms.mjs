@@ -15,9 +15,12 @@ const BUILDS = {
   // A Node addon is a shared library loaded into a dynamically linked node: link musl dynamically.
   'x86_64-unknown-linux-musl': { zigTarget: 'x86_64-unknown-linux-musl', rustflags: '-C target-feature=-crt-static' },
   'aarch64-unknown-linux-musl': { zigTarget: 'aarch64-unknown-linux-musl', rustflags: '-C target-feature=-crt-static' },
-  // The oldest macOS each architecture's Node 20 runs on, or older.
-  'x86_64-apple-darwin': { zigTarget: 'x86_64-apple-darwin', macos: '10.13' },
-  'aarch64-apple-darwin': { zigTarget: 'aarch64-apple-darwin', macos: '11.0' },
+  // The oldest macOS each architecture's Node 20 runs on, or older. `frameworks`: the Apple frameworks the addon
+  // links (Security: rustls-platform-verifier, under reqwest under object_store; CoreFoundation: that and
+  // chrono's clock). Zig ships macOS's libSystem but no frameworks, so pack.mjs gives the linker stubs that only
+  // name them (README, "Install").
+  'x86_64-apple-darwin': { zigTarget: 'x86_64-apple-darwin', macos: '10.13', frameworks: ['Security', 'CoreFoundation'] },
+  'aarch64-apple-darwin': { zigTarget: 'aarch64-apple-darwin', macos: '11.0', frameworks: ['Security', 'CoreFoundation'] },
   'x86_64-pc-windows-msvc': {},
 };
 
@@ -30,7 +33,7 @@ const ELSEWHERE = {
 
 /**
  * @typedef {{ platform: string, triple: string, name: string, main: string, os: string[], cpu: string[],
- *   libc?: string[], build: { zigTarget?: string, rustflags?: string, macos?: string, glibc?: number[] },
+ *   libc?: string[], build: { zigTarget?: string, rustflags?: string, macos?: string, frameworks?: string[], glibc?: number[] },
  *   elsewhere?: string }} Platform
  */
 
