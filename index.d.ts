@@ -30,6 +30,13 @@ export interface ClickhouseConnection {
   connect_timeout?: number
   /** Seconds allowed for every wait for bytes of an answer, the first byte included. */
   send_receive_timeout?: number
+  /**
+   * Retries of one request after a transient failure (a lost connection, a restarting or busy server, a
+   * gateway error); 0 fails at once. Default 5.
+   */
+  retries?: number
+  /** Seconds one request may spend waiting between its retries. Default 120. */
+  retry_max_wait?: number
   /** Speak HTTPS (TLS) instead of plain HTTP; default false. */
   secure?: boolean
   /**
@@ -115,6 +122,10 @@ export interface LakeConfigFacts {
   connect_timeout: LakeWholeRange
   /** `clickhouse.send_receive_timeout`, seconds. */
   send_receive_timeout: LakeWholeRange
+  /** `clickhouse.retries`: retries of one request after a transient failure. */
+  retries: LakeWholeRange
+  /** `clickhouse.retry_max_wait`, seconds one request may spend waiting between its retries. */
+  retry_max_wait: LakeWholeRange
   /** Largest `pre` or `post` of a window spec. */
   max_window_candles: number
   /** Largest interval, seconds. */
@@ -217,6 +228,8 @@ export interface LakeCorpusExportResult {
   rows_fetched: number
   /** Duplicate (mint, ts) rows dropped. */
   duplicates_dropped: number
+  /** ClickHouse requests made again after a transient failure (docs/lake-format.md, "Retries"). */
+  retries: number
   /** Wall time in milliseconds. */
   duration_ms: number
 }
@@ -249,6 +262,8 @@ export interface LakeExportResult {
   rows_fetched: number
   /** Duplicate (mint, ts) rows dropped. */
   duplicates_dropped: number
+  /** ClickHouse requests made again after a transient failure (docs/lake-format.md, "Retries"). */
+  retries: number
   /** Alerts read. */
   alerts: number
   /** Alerts kept. */
@@ -296,6 +311,24 @@ export interface LakeProgressEvent {
   days_done: number
   /** Corpus days this export writes, skipped days not counted (0 in a run). */
   days_total: number
+  /**
+   * On the one event that reports a retry of a ClickHouse request: what failed (`unreachable`,
+   * `connection_lost`, `timeout`, `server_busy`, `gateway`), which retry of the request this is (from 1),
+   * how many its budget allows, and the wait before it, in milliseconds.
+   */
+  retry?: LakeRetryNotice
+}
+
+/** A ClickHouse request about to be made again (docs/lake-format.md, "Retries"). */
+export interface LakeRetryNotice {
+  /** `unreachable`, `connection_lost`, `timeout`, `server_busy` or `gateway`. */
+  cause: string
+  /** Which retry of the request this is, from 1. */
+  attempt: number
+  /** Retries the budget allows one request (`clickhouse.retries`). */
+  retries: number
+  /** Milliseconds before the request is made again. */
+  wait_ms: number
 }
 
 /**

@@ -33,10 +33,14 @@ describe('async addon call against the real ClickHouse', () => {
     expect(info.version).toMatch(/^\d+\.\d+/);
   });
 
-  it('rejects an unreachable server with CLICKHOUSE_UNREACHABLE (async path)', async () => {
-    const err = await rejection(probeClickhouse(connection(db, 't', { port: 1 })));
+  it('rejects an unreachable server with CLICKHOUSE_UNREACHABLE (async path), after its retries', async () => {
+    const err = await rejection(probeClickhouse(connection(db, 't', { port: 1, retries: 0 })));
     expect(err.code).toBe('CLICKHOUSE_UNREACHABLE');
     expect(err.message).toContain('127.0.0.1:1');
+    expect(err.message).not.toContain('gave up');
+    const retried = await rejection(probeClickhouse(connection(db, 't', { port: 1, retries: 1 })));
+    expect(retried.code).toBe('CLICKHOUSE_UNREACHABLE');
+    expect(retried.message).toMatch(/cannot reach ClickHouse at http:\/\/127\.0\.0\.1:1: .*; gave up after 2 attempts over \d+\.\d s \(clickhouse\.retries 1/);
   });
 
   it('rejects bad identifiers with INVALID_CONFIG before any query', async () => {

@@ -245,7 +245,8 @@ describe.each(lakeRoots())('exportRunSlices end to end ($kind)', (lake) => {
     const root = lake.fresh('server-errors');
     const base = runConfig(db, root, csvPath);
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ ...base.clickhouse, port: 1 }, 'CLICKHOUSE_UNREACHABLE'],
+      // retries: 0 keeps the old fail-fast; what retrying does is retries.test.ts's subject.
+      [{ ...base.clickhouse, port: 1, retries: 0 }, 'CLICKHOUSE_UNREACHABLE'],
       [{ ...base.clickhouse, user: 'tester', password: 'wrong-pass-123' }, 'CLICKHOUSE_AUTH'],
       [{ ...base.clickhouse, table: 'nope' }, 'CLICKHOUSE_SCHEMA'],
     ];

@@ -199,7 +199,7 @@ describe.runIf(s3Suite())('a lake in an object store', () => {
     }
     // A failed export frees its run at once: fixing the cause and running again is not RUN_LOCKED.
     const root = s3.fresh('retry');
-    const failed = quantbot(exportArgs(root, 'retry'), { ...cliEnv, CLICKHOUSE_PORT: '1' });
+    const failed = quantbot(exportArgs(root, 'retry'), { ...cliEnv, CLICKHOUSE_PORT: '1', CLICKHOUSE_RETRIES: '0' });
     expect(failed.stderr).toContain('CLICKHOUSE_UNREACHABLE');
     const retried = quantbot(exportArgs(root, 'retry'), cliEnv);
     expect(retried.code, retried.stderr).toBe(0);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportRunSlices, verifyLakeDir, type LakeProgressEvent } from '#native';
 import { LakeExporterService } from '../lib/service.js';
-import { chQuery, clickhouseUrl, connection } from './support/clickhouse.js';
+import { chQuery, clickhouseUrl, connection, startOwnServer } from './support/clickhouse.js';
 import { quantbot, startQuantbot } from './support/cli.js';
 import { rejection } from './support/errors.js';
 import { MINTS, T0, useCandleFixture, lit } from './support/fixture.js';
@@ -124,20 +124,11 @@ describe('reliability', () => {
     expect((await verifyLakeDir(join(root, 'lake', 'runs', 'run_id=race'))).ok).toBe(true);
   });
 
-  it('a server that dies mid-export fails with a ClickHouse code and publishes nothing', async () => {
-    const started = spawnSync('bash', ['scripts/clickhouse-server.sh', 'start'], { encoding: 'utf8' });
-    expect(started.status, started.stderr).toBe(0);
-    const own = Object.fromEntries([...started.stdout.matchAll(/export (\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
-    const url = new URL(own.CLICKHOUSE_URL!);
-    const q = async (sql: string) => {
-      const res = await fetch(new URL(`/?query=${encodeURIComponent(sql)}`, url), { method: 'POST' });
-      expect(res.ok, await res.clone().text()).toBe(true);
-    };
+  it('a server that dies mid-export and stays down past the retry budget fails with a ClickHouse code and publishes nothing', async () => {
+    const server = await startOwnServer();
+    const url = server.url;
     try {
-      await q('CREATE DATABASE quantbot');
-      await q(`CREATE TABLE quantbot.ohlcv_candles (token_address String, chain String, timestamp DateTime, interval_seconds UInt32, ` +
-        `open Float64, high Float64, low Float64, close Float64, volume Float64) ENGINE = MergeTree ORDER BY (token_address, timestamp)`);
-      await q(`INSERT INTO quantbot.ohlcv_candles SELECT concat('M', toString(number % 200)), 'solana', ` +
+      await server.q(`INSERT INTO quantbot.ohlcv_candles SELECT concat('M', toString(number % 200)), 'solana', ` +
         `toDateTime(${T0} + intDiv(number, 200) * 60), 60, 1, 1, 1, 1, 1 FROM system.numbers LIMIT 2000000`);
       const many = join(work, 'many.csv');
       // Windows over all 10,000 minutes of 200 mints: over 100 MB, far more than the mints queued in the exporter
@@ -147,17 +138,18 @@ describe('reliability', () => {
       const run = startQuantbot(
         ['lake', 'export-run-slices', '--run-id', 'dying', '--interval', '1m', '--window', 'pre9999_post0', '--alerts', many,
           '--data-root', root, '--concurrency', '1'],
-        { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, QUANTBOT_LAKE_FAILPOINT: 'export.write_mint:sleep=150' },
+        { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, CLICKHOUSE_RETRIES: '2', QUANTBOT_LAKE_FAILPOINT: 'export.write_mint:sleep=150' },
       );
       await sleep(1200);
       // Death, not a graceful stop: a SIGTERMed server finishes what its open connections ask.
-      process.kill(Number(own.CLICKHOUSE_PID), 'SIGKILL');
+      server.kill();
       const exit = await run.done;
       expect(exit.code, exit.stderr).toBe(1);
       expect(exit.stderr).toMatch(/CLICKHOUSE_(UNREACHABLE|QUERY)/);
+      expect(exit.stderr).toMatch(/gave up after \d+ attempts/);
       expect(runsDirEntries(root)).toEqual([]);
     } finally {
-      spawnSync('bash', ['scripts/clickhouse-server.sh', 'stop', own.CLICKHOUSE_TEST_DIR!]);
+      server.stop();
     }
   });
 
@@ -233,7 +225,7 @@ describe('reliability', () => {
     const cfg = { ...runConfig(db, root, alerts, { run_id: 'secret' }), clickhouse: connection(db, 'ohlcv_candles', { user: 'tester', password: SECRET }) };
     const result = await service.exportRunSlices(cfg, { onProgress: (e) => events.push(e) });
     const errors: string[] = [];
-    for (const bad of [{ table: 'missing_table' }, { database: 'missing_db' }, { port: 1 }]) {
+    for (const bad of [{ table: 'missing_table' }, { database: 'missing_db' }, { port: 1, retries: 0 }]) {
       const err = await rejection(service.exportRunSlices({ ...cfg, run_id: 'secret-fail', clickhouse: { ...cfg.clickhouse, ...bad } }));
       errors.push(`${err.code} ${err.message}`);
     }

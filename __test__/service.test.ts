@@ -54,7 +54,7 @@ describe('LakeExporterService validation', () => {
       concurrency: 2,
       source: 'clickhouse',
       require_fresh: false,
-      clickhouse: { ...minimal().clickhouse, password: '', secure: false, connect_timeout: 10, send_receive_timeout: 300 },
+      clickhouse: { ...minimal().clickhouse, password: '', secure: false, connect_timeout: 10, send_receive_timeout: 300, retries: 5, retry_max_wait: 120 },
     });
   });
 

@@ -39,6 +39,8 @@ export const ClickHouseConnectionSchema = z.strictObject({
   password: z.string().default(''),
   connect_timeout: whole(F.connect_timeout),
   send_receive_timeout: whole(F.send_receive_timeout),
+  retries: whole(F.retries),
+  retry_max_wait: whole(F.retry_max_wait),
   secure: z.boolean().default(false),
   ca_cert: z.string().min(1).optional(),
 });
@@ -137,7 +139,7 @@ export const LakeManifestSchema = z.object({
     strict: z.boolean(),
   }),
   files: z.array(FileEntrySchema),
-  stats: z.object({ rows_fetched: z.number(), duplicates_dropped: z.number() }),
+  stats: z.object({ rows_fetched: z.number(), duplicates_dropped: z.number(), retries: z.number().optional() }),
   seal: z.object({ algorithm: z.literal('sha256'), value: z.string().length(64) }),
 });
 
@@ -155,6 +157,7 @@ export const LakeExportResultSchema = z.object({
   run_dir: z.string(),
   rows_fetched: z.number().int().nonnegative(),
   duplicates_dropped: z.number().int().nonnegative(),
+  retries: z.number().int().nonnegative(),
   alerts: z.number().int().nonnegative(),
   kept_events: z.number().int().nonnegative(),
   dropped_events: z.number().int().nonnegative(),
@@ -211,6 +214,7 @@ export const LakeCorpusExportResultSchema = z.object({
   ),
   rows_fetched: z.number().int().nonnegative(),
   duplicates_dropped: z.number().int().nonnegative(),
+  retries: z.number().int().nonnegative(),
   duration_ms: z.number().nonnegative(),
 });
 

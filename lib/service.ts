@@ -64,7 +64,7 @@ export class LakeExporterService {
     return this.run('run-slice export', LakeRunSliceExportConfigSchema, LakeExportResultSchema, config, (cfg) => ({
       fields: { run_id: cfg.run_id, interval: cfg.interval, window: cfg.window, alerts_path: cfg.alerts_path, source: cfg.source },
       call: () => this.native.exportRunSlices(cfg, options),
-      summary: (r) => ({ total_rows: r.total_rows, total_files: r.total_files, duration_ms: r.duration_ms }),
+      summary: (r) => ({ total_rows: r.total_rows, total_files: r.total_files, retries: r.retries, duration_ms: r.duration_ms }),
     }));
   }
 
@@ -73,7 +73,7 @@ export class LakeExporterService {
     return this.run('corpus export', LakeCorpusExportConfigSchema, LakeCorpusExportResultSchema, config, (cfg) => ({
       fields: { interval: cfg.interval, date_from: cfg.date_from, date_to: cfg.date_to, buckets: cfg.buckets ?? '00-ff' },
       call: () => this.native.exportCorpus(cfg, options),
-      summary: (r) => ({ days: r.days.length, rows_fetched: r.rows_fetched, duration_ms: r.duration_ms }),
+      summary: (r) => ({ days: r.days.length, rows_fetched: r.rows_fetched, retries: r.retries, duration_ms: r.duration_ms }),
     }));
   }
 

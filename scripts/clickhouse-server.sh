@@ -4,6 +4,8 @@
 #   scripts/clickhouse-server.sh start [DIR]   install Debian's clickhouse-server if missing, start it in DIR
 #                                              (default: a new temp dir), wait for /ping, print shell exports
 #   scripts/clickhouse-server.sh stop DIR      stop the server started in DIR (by its pid) and remove DIR
+#   scripts/clickhouse-server.sh restart DIR   start the server of DIR again (after it died), on the same ports and
+#                                              data; prints `export CLICKHOUSE_PID=...`
 #
 # `start` prints `export CLICKHOUSE_URL=... CLICKHOUSE_TEST_DIR=...` lines, so `eval "$(... start)"` works.
 # CLICKHOUSE_MAX_MEMORY_USAGE (bytes per query, default 4000000000) and CLICKHOUSE_LOG_QUERIES (0 or 1, default 0)
@@ -98,34 +100,51 @@ XML
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 XML
-  (cd "$dir" && exec setsid "$server" --config-file="$dir/config.xml" >"$dir/stdout.log" 2>&1 </dev/null) &
+  if ! launch "$server" "$dir" "$http_port"; then
+    stop "$dir"
+    exit 1
+  fi
+  if ! curl -fsS --cacert "$dir/tls/ca.pem" "https://127.0.0.1:$https_port/ping" >/dev/null 2>&1; then
+    log "HTTP answers but HTTPS on port $https_port does not; see $dir/server.err.log"
+    stop "$dir"
+    exit 1
+  fi
+  echo "export CLICKHOUSE_URL=http://127.0.0.1:$http_port"
+  echo "export CLICKHOUSE_HTTPS_URL=https://127.0.0.1:$https_port"
+  echo "export CLICKHOUSE_TEST_CA=$dir/tls/ca.pem"
+  echo "export CLICKHOUSE_TEST_DIR=$dir"
+  echo "export CLICKHOUSE_PID=$(cat "$dir/pid")"
+}
+
+# Starts the server of DIR in the background and waits until it answers /ping on its HTTP port.
+launch() {
+  local server=$1 dir=$2 http_port=$3
+  (cd "$dir" && exec setsid "$server" --config-file="$dir/config.xml" >>"$dir/stdout.log" 2>&1 </dev/null) &
   echo $! > "$dir/pid"
   local url="http://127.0.0.1:$http_port"
   for _ in $(seq 1 300); do
     if curl -fsS "$url/ping" >/dev/null 2>&1; then
       log "ready at $url (dir $dir, pid $(cat "$dir/pid"))"
-      if ! curl -fsS --cacert "$dir/tls/ca.pem" "https://127.0.0.1:$https_port/ping" >/dev/null 2>&1; then
-        log "HTTP answers but HTTPS on port $https_port does not; see $dir/server.err.log"
-        stop "$dir"
-        exit 1
-      fi
-      echo "export CLICKHOUSE_URL=$url"
-      echo "export CLICKHOUSE_HTTPS_URL=https://127.0.0.1:$https_port"
-      echo "export CLICKHOUSE_TEST_CA=$dir/tls/ca.pem"
-      echo "export CLICKHOUSE_TEST_DIR=$dir"
-      echo "export CLICKHOUSE_PID=$(cat "$dir/pid")"
-      return
+      return 0
     fi
     if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
       log "the server exited during start-up; its logs:"
       tail -n 30 "$dir/stdout.log" "$dir/server.err.log" >&2 2>/dev/null || true
-      exit 1
+      return 1
     fi
     sleep 0.1
   done
   log "no answer on $url/ping after 30 s; see $dir/server.err.log"
-  stop "$dir"
-  exit 1
+  return 1
+}
+
+restart() {
+  local dir=${1:?usage: clickhouse-server.sh restart DIR}
+  local server http_port
+  server=$(find_server)
+  http_port=$(sed -n 's:.*<http_port>\([0-9]*\)</http_port>.*:\1:p' "$dir/config.xml")
+  launch "$server" "$dir" "$http_port" || exit 1
+  echo "export CLICKHOUSE_PID=$(cat "$dir/pid")"
 }
 
 stop() {
@@ -146,5 +165,6 @@ stop() {
 case "${1:-}" in
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
-  *) echo "usage: $0 start [DIR] | stop DIR" >&2; exit 2 ;;
+  restart) shift; restart "$@" ;;
+  *) echo "usage: $0 start [DIR] | stop DIR | restart DIR" >&2; exit 2 ;;
 esac

@@ -31,6 +31,12 @@ pub struct ClickhouseConnection {
     /// Seconds allowed for every wait for bytes of an answer, the first byte included.
     #[napi(js_name = "send_receive_timeout")]
     pub send_receive_timeout: Option<u32>,
+    /// Retries of one request after a transient failure (a lost connection, a restarting or busy server, a
+    /// gateway error); 0 fails at once. Default 5.
+    pub retries: Option<u32>,
+    /// Seconds one request may spend waiting between its retries. Default 120.
+    #[napi(js_name = "retry_max_wait")]
+    pub retry_max_wait: Option<u32>,
     /// Speak HTTPS (TLS) instead of plain HTTP; default false.
     pub secure: Option<bool>,
     /// With `secure`: a PEM file of the certificates to trust instead of the public CAs (for a self-signed

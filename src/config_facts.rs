@@ -69,6 +69,11 @@ pub struct LakeConfigFacts {
     /// `clickhouse.send_receive_timeout`, seconds.
     #[napi(js_name = "send_receive_timeout")]
     pub send_receive_timeout: LakeWholeRange,
+    /// `clickhouse.retries`: retries of one request after a transient failure.
+    pub retries: LakeWholeRange,
+    /// `clickhouse.retry_max_wait`, seconds one request may spend waiting between its retries.
+    #[napi(js_name = "retry_max_wait")]
+    pub retry_max_wait: LakeWholeRange,
     /// Largest `pre` or `post` of a window spec.
     #[napi(js_name = "max_window_candles")]
     pub max_window_candles: f64,
@@ -105,6 +110,8 @@ pub fn config_facts() -> LakeConfigFacts {
         concurrency: FACTS.concurrency.into(),
         connect_timeout: FACTS.connect_timeout.into(),
         send_receive_timeout: FACTS.send_receive_timeout.into(),
+        retries: FACTS.retries.into(),
+        retry_max_wait: FACTS.retry_max_wait.into(),
         max_window_candles: f64::from(FACTS.max_window_candles),
         max_interval_seconds: FACTS.max_interval_seconds as f64,
         max_corpus_days: FACTS.max_corpus_days as f64,

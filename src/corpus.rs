@@ -91,6 +91,8 @@ pub struct LakeCorpusExportResult {
     /// Duplicate (mint, ts) rows dropped.
     #[napi(js_name = "duplicates_dropped")]
     pub duplicates_dropped: f64,
+    /// ClickHouse requests made again after a transient failure (docs/lake-format.md, "Retries").
+    pub retries: f64,
     /// Wall time in milliseconds.
     #[napi(js_name = "duration_ms")]
     pub duration_ms: f64,
@@ -117,6 +119,7 @@ impl From<CorpusExportResult> for LakeCorpusExportResult {
                 .collect(),
             rows_fetched: r.stats.rows_fetched as f64,
             duplicates_dropped: r.stats.duplicates_dropped as f64,
+            retries: r.stats.retries as f64,
             duration_ms: r.duration_ms as f64,
         }
     }

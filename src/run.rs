@@ -94,6 +94,8 @@ pub struct LakeExportResult {
     /// Duplicate (mint, ts) rows dropped.
     #[napi(js_name = "duplicates_dropped")]
     pub duplicates_dropped: f64,
+    /// ClickHouse requests made again after a transient failure (docs/lake-format.md, "Retries").
+    pub retries: f64,
     /// Alerts read.
     pub alerts: f64,
     /// Alerts kept.
@@ -119,6 +121,7 @@ impl From<RunExportResult> for LakeExportResult {
             total_bytes: r.slices.bytes as f64,
             rows_fetched: r.stats.rows_fetched as f64,
             duplicates_dropped: r.stats.duplicates_dropped as f64,
+            retries: r.stats.retries as f64,
             alerts: r.alerts as f64,
             kept_events: r.kept_events as f64,
             dropped_events: r.dropped_events as f64,

@@ -1,4 +1,6 @@
-/** Access to the throwaway ClickHouse that scripts/test.sh starts; tests never start one themselves. */
+/** Access to the throwaway ClickHouse that scripts/test.sh starts, and to a server of a test's own for tests that
+ * kill it. */
+import { spawnSync } from 'node:child_process';
 import type { ClickhouseConnection } from '#native';
 
 /** The server URL from the test script, or a failure naming the script to run. */
@@ -46,4 +48,48 @@ export async function freshDatabase(prefix: string): Promise<string> {
   const name = `${prefix}_${process.pid}_${Date.now()}`;
   await chQuery(`CREATE DATABASE ${name}`);
   return name;
+}
+
+/** A ClickHouse of a test's own (scripts/clickhouse-server.sh), for tests that kill it. */
+export interface OwnServer {
+  url: URL;
+  /** Runs SQL on it; fails the test on an error. */
+  q(sql: string): Promise<void>;
+  /** Kills it the way a crash does: open connections end without a word. */
+  kill(): void;
+  /** Starts it again on the same ports and data. */
+  restart(): void;
+  stop(): void;
+}
+
+/** Starts a throwaway server with the QuantBot table `quantbot.ohlcv_candles` (plain MergeTree), empty. */
+export async function startOwnServer(): Promise<OwnServer> {
+  const started = spawnSync('bash', ['scripts/clickhouse-server.sh', 'start'], { encoding: 'utf8' });
+  if (started.status !== 0) throw new Error(`scripts/clickhouse-server.sh start failed: ${started.stderr}`);
+  const own = Object.fromEntries([...started.stdout.matchAll(/export (\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+  let pid = Number(own.CLICKHOUSE_PID);
+  const url = new URL(own.CLICKHOUSE_URL!);
+  const server: OwnServer = {
+    url,
+    async q(sql) {
+      const res = await fetch(new URL(`/?query=${encodeURIComponent(sql)}`, url), { method: 'POST' });
+      if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${await res.text()}`);
+    },
+    kill: () => process.kill(pid, 'SIGKILL'),
+    restart() {
+      const r = spawnSync('bash', ['scripts/clickhouse-server.sh', 'restart', own.CLICKHOUSE_TEST_DIR!], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`scripts/clickhouse-server.sh restart failed: ${r.stderr}`);
+      pid = Number(/CLICKHOUSE_PID=(\d+)/.exec(r.stdout)![1]);
+    },
+    stop: () => void spawnSync('bash', ['scripts/clickhouse-server.sh', 'stop', own.CLICKHOUSE_TEST_DIR!]),
+  };
+  try {
+    await server.q('CREATE DATABASE quantbot');
+    await server.q(`CREATE TABLE quantbot.ohlcv_candles (token_address String, chain String, timestamp DateTime, interval_seconds UInt32, ` +
+      `open Float64, high Float64, low Float64, close Float64, volume Float64) ENGINE = MergeTree ORDER BY (token_address, timestamp)`);
+  } catch (err) {
+    server.stop();
+    throw err;
+  }
+  return server;
 }

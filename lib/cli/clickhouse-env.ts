@@ -14,6 +14,8 @@ export interface CliConnection {
   ca_cert?: string;
   connect_timeout?: number;
   send_receive_timeout?: number;
+  retries?: number;
+  retry_max_wait?: number;
 }
 
 /** Connection flags of the export commands. */
@@ -23,6 +25,8 @@ export interface ConnectionFlags {
   caCert?: string;
   connectTimeout?: number;
   receiveTimeout?: number;
+  retries?: number;
+  retryMaxWait?: number;
 }
 
 const HTTP_PORT = 8123;
@@ -40,16 +44,17 @@ function flag(env: NodeJS.ProcessEnv, name: string): boolean {
   throw new UsageError(`${name} must be 1/true/yes or 0/false/no, got "${env[name]}"`);
 }
 
-function wholeSeconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, what = 'whole seconds'): number | undefined {
   const v = env[name];
   if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be whole seconds, got "${v}"`);
+  if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be ${what}, got "${v}"`);
   return Number(v);
 }
 
 /** From `CLICKHOUSE_HOST` (localhost), `CLICKHOUSE_PORT` (8123, or 8443 with `CLICKHOUSE_SECURE`),
  * `CLICKHOUSE_DATABASE` (quantbot), `CLICKHOUSE_USER` (default), `CLICKHOUSE_PASSWORD`, `CLICKHOUSE_SECURE`,
- * `CLICKHOUSE_CA_CERT`, `CLICKHOUSE_CONNECT_TIMEOUT` and `CLICKHOUSE_RECEIVE_TIMEOUT`. */
+ * `CLICKHOUSE_CA_CERT`, `CLICKHOUSE_CONNECT_TIMEOUT`, `CLICKHOUSE_RECEIVE_TIMEOUT`, `CLICKHOUSE_RETRIES` and
+ * `CLICKHOUSE_RETRY_MAX_WAIT`. */
 export function connectionFromEnv(env: NodeJS.ProcessEnv, table: string): CliConnection {
   const secure = flag(env, 'CLICKHOUSE_SECURE');
   const port = env.CLICKHOUSE_PORT ? Number(env.CLICKHOUSE_PORT) : secure ? HTTPS_PORT : HTTP_PORT;
@@ -67,8 +72,10 @@ export function connectionFromEnv(env: NodeJS.ProcessEnv, table: string): CliCon
     password: env.CLICKHOUSE_PASSWORD ?? '',
     secure,
     ca_cert: env.CLICKHOUSE_CA_CERT || undefined,
-    connect_timeout: wholeSeconds(env, 'CLICKHOUSE_CONNECT_TIMEOUT'),
-    send_receive_timeout: wholeSeconds(env, 'CLICKHOUSE_RECEIVE_TIMEOUT'),
+    connect_timeout: wholeNumber(env, 'CLICKHOUSE_CONNECT_TIMEOUT'),
+    send_receive_timeout: wholeNumber(env, 'CLICKHOUSE_RECEIVE_TIMEOUT'),
+    retries: wholeNumber(env, 'CLICKHOUSE_RETRIES', 'a whole number'),
+    retry_max_wait: wholeNumber(env, 'CLICKHOUSE_RETRY_MAX_WAIT'),
   };
 }
 
@@ -111,5 +118,7 @@ export function connectionOf(env: NodeJS.ProcessEnv, flags: ConnectionFlags): Cl
     ca_cert: flags.caCert ?? conn.ca_cert,
     connect_timeout: flags.connectTimeout ?? conn.connect_timeout,
     send_receive_timeout: flags.receiveTimeout ?? conn.send_receive_timeout,
+    retries: flags.retries ?? conn.retries,
+    retry_max_wait: flags.retryMaxWait ?? conn.retry_max_wait,
   };
 }

@@ -24,6 +24,16 @@ const EXIT_USAGE = 2;
 
 const F = configFacts();
 
+function wholeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+      throw new InvalidArgumentError(`${name} must be a whole number, got "${value}".`);
+    }
+    return n;
+  };
+}
+
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
@@ -58,8 +68,10 @@ function withServerOptions(command: Command): Command {
     .addOption(formatOption())
     .option('--clickhouse-url <url>', 'http://user:password@host:8123/database or https://…:8443/… (overrides CLICKHOUSE_*)')
     .option('--ca-cert <pem>', 'HTTPS: trust only the CA certificate(s) in this PEM file instead of the public CAs (CLICKHOUSE_CA_CERT)')
-    .option('--connect-timeout <s>', dflt('seconds to connect, and to wait for the first byte of an answer (CLICKHOUSE_CONNECT_TIMEOUT)', F.connect_timeout.default), positiveInt('--connect-timeout'))
-    .option('--receive-timeout <s>', dflt('seconds a query may go silent mid-answer (CLICKHOUSE_RECEIVE_TIMEOUT)', F.send_receive_timeout.default), positiveInt('--receive-timeout'))
+    .option('--connect-timeout <s>', dflt('seconds to set up a connection, TCP and TLS (CLICKHOUSE_CONNECT_TIMEOUT)', F.connect_timeout.default), positiveInt('--connect-timeout'))
+    .option('--receive-timeout <s>', dflt('seconds any wait for bytes of an answer may take, the first byte included (CLICKHOUSE_RECEIVE_TIMEOUT)', F.send_receive_timeout.default), positiveInt('--receive-timeout'))
+    .option('--retries <n>', dflt('retries of a ClickHouse request after a lost connection, a restart or a busy server; 0 fails at once (CLICKHOUSE_RETRIES)', F.retries.default), wholeInt('--retries'))
+    .option('--retry-max-wait <s>', dflt('seconds one request may spend waiting between its retries (CLICKHOUSE_RETRY_MAX_WAIT)', F.retry_max_wait.default), wholeInt('--retry-max-wait'))
     .option('--table <table>', 'candle table', 'ohlcv_candles')
     .option('--concurrency <n>', dflt('ClickHouse queries in flight', F.concurrency.default), positiveInt('--concurrency'));
 }

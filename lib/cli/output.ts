@@ -8,7 +8,8 @@ export const FORMATS = ['table', 'json', 'csv'] as const;
 export type Format = (typeof FORMATS)[number];
 
 /** The original exporter's summary (run id, paths, totals, coverage) plus what the run cost: its duration, the
- * rows read from the source and the duplicate versions dropped, as the corpus summary reports them. */
+ * rows read from the source, the duplicate versions dropped and the ClickHouse requests made again, as the corpus
+ * summary reports them. */
 export function summaryOf(result: LakeExportResult) {
   return {
     run_id: result.manifest.run_id,
@@ -19,6 +20,7 @@ export function summaryOf(result: LakeExportResult) {
     total_bytes: result.total_bytes,
     rows_fetched: result.rows_fetched,
     duplicates_dropped: result.duplicates_dropped,
+    retries: result.retries,
     duration_ms: result.duration_ms,
     coverage: result.manifest.coverage,
   };
@@ -72,7 +74,7 @@ function renderRows<T>(records: readonly T[], cols: ReadonlyArray<keyof T & stri
 export function renderCorpus(result: LakeCorpusExportResult, format: Format): string {
   if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
   const cols = ['date', 'status', 'reason', 'sealed', 'files', 'rows', 'bytes', 'dir', 'detail'] as const;
-  return renderRows(result.days, cols, format, `corpus: ${result.corpus_dir}  rows fetched: ${result.rows_fetched}`);
+  return renderRows(result.days, cols, format, `corpus: ${result.corpus_dir}  rows fetched: ${result.rows_fetched}  retries: ${result.retries}`);
 }
 
 /** Where each corpus day stands, in the chosen format. */

@@ -1,5 +1,6 @@
 /** A one-line progress bar on stderr, drawn only when stderr is a terminal: phase, mints, rows, bytes, elapsed
- * time, an estimate of the time left, and the corpus day. */
+ * time, an estimate of the time left, and the corpus day. A retry of a ClickHouse request is one line of its own,
+ * terminal or not. */
 import type { LakeProgressEvent } from '#native';
 
 function human(bytes: number): string {
@@ -33,21 +34,50 @@ export function progressLine(e: LakeProgressEvent, elapsedMs: number): string {
   return `[${bar}] ${e.phase.padEnd(9)} ${mints}  ${e.rows} rows  ${human(e.bytes)}  ${clock(elapsedMs)}${eta}${day}`;
 }
 
-/** A progress bar: `update` is the export's `onProgress` (undefined when the stream is not a terminal), `clear`
- * erases the line so that a message can be printed in its place. */
+/** What failed, as the retry line says it. */
+const RETRY_CAUSES: Record<string, string> = {
+  unreachable: 'ClickHouse cannot be reached',
+  connection_lost: 'connection to ClickHouse lost',
+  timeout: 'ClickHouse went silent',
+  server_busy: 'ClickHouse is busy or restarting',
+  gateway: 'the proxy in front of ClickHouse failed',
+};
+
+/** `1.2M`, `35k`, `812`. */
+function count(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
+  return String(n);
+}
+
+/** The line for a retry event: `connection to ClickHouse lost after 1.2M rows; retrying in 2 s, retry 2 of 5`. */
+export function retryLine(e: LakeProgressEvent): string | undefined {
+  const r = e.retry;
+  if (!r) return undefined;
+  const after = e.rows ? ` after ${count(e.rows)} rows` : '';
+  const wait = r.wait_ms < 1000 ? `${r.wait_ms} ms` : `${(r.wait_ms / 1000).toFixed(1).replace(/\.0$/, '')} s`;
+  return `${RETRY_CAUSES[r.cause] ?? r.cause}${after}; retrying in ${wait}, retry ${r.attempt} of ${r.retries}`;
+}
+
+/** A progress bar: `update` is the export's `onProgress`; `clear` erases the bar so that a message can be printed
+ * in its place. The bar is drawn only on a terminal; retry lines always. */
 export function progressBar(stream: NodeJS.WriteStream, now: () => number = Date.now) {
   const started = now();
   let drawn = false;
-  const update = stream.isTTY
-    ? (e: LakeProgressEvent) => {
-        stream.write(`\r${progressLine(e, now() - started)}\x1b[K`);
-        drawn = e.phase !== 'done';
-        if (e.phase === 'done') stream.write('\n');
-      }
-    : undefined;
   const clear = () => {
     if (drawn) stream.write('\r\x1b[K');
     drawn = false;
+  };
+  const update = (e: LakeProgressEvent) => {
+    const retry = retryLine(e);
+    if (retry) {
+      clear();
+      stream.write(`quantbot lake: ${retry}\n`);
+    }
+    if (!stream.isTTY) return;
+    stream.write(`\r${progressLine(e, now() - started)}\x1b[K`);
+    drawn = e.phase !== 'done';
+    if (e.phase === 'done') stream.write('\n');
   };
   return { update, clear };
 }

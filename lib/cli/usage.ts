@@ -40,6 +40,8 @@ const FLAG_OF: Record<string, string> = {
   'clickhouse.password': 'the password of --clickhouse-url (CLICKHOUSE_PASSWORD)',
   'clickhouse.connect_timeout': '--connect-timeout (CLICKHOUSE_CONNECT_TIMEOUT)',
   'clickhouse.send_receive_timeout': '--receive-timeout (CLICKHOUSE_RECEIVE_TIMEOUT)',
+  'clickhouse.retries': '--retries (CLICKHOUSE_RETRIES)',
+  'clickhouse.retry_max_wait': '--retry-max-wait (CLICKHOUSE_RETRY_MAX_WAIT)',
   'clickhouse.secure': 'https:// in --clickhouse-url (CLICKHOUSE_SECURE)',
   'clickhouse.ca_cert': '--ca-cert (CLICKHOUSE_CA_CERT)',
 };

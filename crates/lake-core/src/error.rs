@@ -105,6 +105,35 @@ pub struct LakeError {
     code: ErrorCode,
     message: String,
     unordered: bool,
+    transient: Option<Transient>,
+}
+
+/// Why a failure may pass when the same request is made again (docs/lake-format.md, "Retries").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transient {
+    /// No connection could be set up (refused, or not accepted in time): the server is down or restarting.
+    Unreachable,
+    /// The connection broke after the request went out, before the answer was whole.
+    ConnectionLost,
+    /// The server accepted the query and then sent nothing for `send_receive_timeout`.
+    Silent,
+    /// The server answered "try again": too many queries, no free thread, a query cancelled by a shutdown.
+    Busy,
+    /// A proxy or load balancer in front of the server answered 502, 503 or 504.
+    Gateway,
+}
+
+impl Transient {
+    /// The wire form, e.g. `connection_lost`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::ConnectionLost => "connection_lost",
+            Self::Silent => "timeout",
+            Self::Busy => "server_busy",
+            Self::Gateway => "gateway",
+        }
+    }
 }
 
 /// Result alias used throughout the crate.
@@ -117,7 +146,22 @@ impl LakeError {
             code,
             message: message.into(),
             unordered: false,
+            transient: None,
         }
+    }
+
+    /// A failure that the same request may not meet again (a lost connection, a busy or restarting server):
+    /// the ClickHouse retry policy asks again within its budget (`source::clickhouse::retry`).
+    pub fn transient(kind: Transient, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            transient: Some(kind),
+            ..Self::new(code, message)
+        }
+    }
+
+    /// Why asking again may help, for [`LakeError::transient`] errors.
+    pub fn transient_kind(&self) -> Option<Transient> {
+        self.transient
     }
 
     /// A server trusted to send its key order without `ORDER BY` did not: the fetch must be redone sorted.

@@ -28,7 +28,7 @@ mod spec;
 mod task;
 mod writer;
 
-pub use error::{ErrorCode, LakeError, Result};
+pub use error::{ErrorCode, LakeError, Result, Transient};
 
 // The exports and what they report.
 pub use corpus::config::{CorpusConfig, CorpusSettings};
@@ -38,6 +38,7 @@ pub use pipeline::hooks::ExportHooks;
 pub use pipeline::progress::{Phase, ProgressCallback, ProgressEvent};
 pub use run::config::{RunSettings, RunSliceConfig};
 pub use run::{export_run_slices, RunExportResult};
+pub use source::clickhouse::RetryNotice;
 pub use task::blocking::blocking;
 pub use task::cancel::CancelFlag;
 

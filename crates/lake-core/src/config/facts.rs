@@ -63,6 +63,10 @@ pub struct ConfigFacts {
     pub connect_timeout: Whole,
     /// `clickhouse.send_receive_timeout`, seconds.
     pub send_receive_timeout: Whole,
+    /// `clickhouse.retries`: retries of one request after a transient failure.
+    pub retries: Whole,
+    /// `clickhouse.retry_max_wait`, seconds: the most time spent waiting between the attempts of one request.
+    pub retry_max_wait: Whole,
     /// Largest `pre` or `post` of a window spec.
     pub max_window_candles: u32,
     /// Largest interval, seconds.
@@ -120,6 +124,17 @@ pub const FACTS: ConfigFacts = ConfigFacts {
         min: 1,
         max: 86_400,
     },
+    // 5 retries wait about 8-16 s in all: a server restart or a dropped connection, not an outage.
+    retries: Whole {
+        default: 5,
+        min: 0,
+        max: 100,
+    },
+    retry_max_wait: Whole {
+        default: 120,
+        min: 0,
+        max: 86_400,
+    },
     max_window_candles: MAX_WINDOW_CANDLES,
     max_interval_seconds: MAX_INTERVAL_SECONDS,
     max_corpus_days: 10_000,
@@ -160,6 +175,12 @@ pub(crate) mod defaults {
     pub fn send_receive_timeout() -> u64 {
         FACTS.send_receive_timeout.default
     }
+    pub fn retries() -> u64 {
+        FACTS.retries.default
+    }
+    pub fn retry_max_wait() -> u64 {
+        FACTS.retry_max_wait.default
+    }
 }
 
 #[cfg(test)]
@@ -175,10 +196,14 @@ mod tests {
             FACTS.concurrency,
             FACTS.connect_timeout,
             FACTS.send_receive_timeout,
+            FACTS.retries,
+            FACTS.retry_max_wait,
         ] {
             assert!(w.check("x", w.default).is_ok(), "{w:?}");
             assert!(w.check("x", w.max + 1).is_err());
-            assert!(w.check("x", w.min - 1).is_err());
+            if w.min > 0 {
+                assert!(w.check("x", w.min - 1).is_err());
+            }
         }
         for c in [FACTS.compression, FACTS.source] {
             assert_eq!(c.values[0], c.default);

@@ -167,10 +167,13 @@ struct Written {
 impl Export {
     /// Connects to the server and makes the corpus directory.
     async fn start(settings: CorpusSettings, hooks: ExportHooks) -> Result<Self> {
+        let progress = Progress::new(hooks.progress);
         let (source, snapshot) = CandleSource::connect(
             &settings.clickhouse,
             &settings.chain,
             settings.interval.seconds(),
+            Some(progress.retry_observer()),
+            &hooks.cancel,
         )
         .await?;
         let corpus_dir = settings.interval_dir();
@@ -189,7 +192,7 @@ impl Export {
                 interval_s: settings.interval.seconds(),
             },
             cancel: hooks.cancel,
-            progress: Progress::new(hooks.progress),
+            progress,
             settings,
         })
     }
@@ -261,6 +264,8 @@ impl Export {
     async fn export_batch(self: &Arc<Self>, batch: &[NaiveDate]) -> Result<Vec<Written>> {
         self.cancel.check()?;
         self.progress.phase(Phase::Exporting, None);
+        // The batch's retries are recorded on its first day, whose query read them all.
+        let retries_before = self.feed.retries();
         let first = day_bounds_s(batch[0])?;
         let last = day_bounds_s(batch[batch.len() - 1])?;
         // Before the rows: a change between the two makes the day look stale later, never fresh when it is not.
@@ -281,16 +286,24 @@ impl Export {
             )
             .await?;
             let print = prints.remove(&batch[0]);
+            let stats = FetchStats {
+                retries: self.feed.retries() - retries_before,
+                ..parts.stats
+            };
             written.push(
-                self.seal(target, batch[0], parts.files, parts.stats, print)
+                self.seal(target, batch[0], parts.files, stats, print)
                     .await?,
             );
             return Ok(written);
         }
         let (mut parked, parts, work) = self.park(batch, request, &root).await?;
         let print = prints.remove(&batch[0]);
+        let stats = FetchStats {
+            retries: self.feed.retries() - retries_before,
+            ..parts.stats
+        };
         written.push(
-            self.seal(target, batch[0], parts.files, parts.stats, print)
+            self.seal(target, batch[0], parts.files, stats, print)
                 .await?,
         );
         for (k, &day) in batch.iter().enumerate().skip(1) {
@@ -547,6 +560,8 @@ pub async fn export_corpus(
         i = end;
     }
     export.progress.phase(Phase::Done, None);
+    // Every retry of the export, those of its checks outside the batches too.
+    stats.retries = export.feed.retries();
     Ok(CorpusExportResult {
         corpus_dir: export.settings.shown_corpus(),
         days: states.into_iter().filter_map(|s| s.outcome).collect(),

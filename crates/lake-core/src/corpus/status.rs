@@ -11,6 +11,7 @@ use crate::lake::fingerprint::{freshness, Freshness};
 use crate::lake::layout::day_label;
 use crate::source::clickhouse::fingerprint::current_fingerprints;
 use crate::source::clickhouse::CandleSource;
+use crate::task::cancel::CancelFlag;
 
 /// Where a day stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,8 @@ pub async fn corpus_status(settings: CorpusSettings) -> Result<CorpusStatusRepor
             &settings.clickhouse,
             &settings.chain,
             settings.interval.seconds(),
+            None,
+            &CancelFlag::new(),
         )
         .await
         {

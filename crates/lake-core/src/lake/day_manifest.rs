@@ -256,6 +256,7 @@ mod tests {
             FetchStats {
                 rows_fetched: rows + 1,
                 duplicates_dropped: 1,
+                retries: 0,
             },
             "then".into(),
         )

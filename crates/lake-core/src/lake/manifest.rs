@@ -115,12 +115,17 @@ pub struct FetchStats {
     pub rows_fetched: u64,
     /// Rows dropped because their (mint, ts) was already seen.
     pub duplicates_dropped: u64,
+    /// ClickHouse requests made again after a transient failure (docs/lake-format.md, "Retries"); absent in
+    /// manifests written before retries existed.
+    #[serde(default)]
+    pub retries: u64,
 }
 
 impl AddAssign for FetchStats {
     fn add_assign(&mut self, other: Self) {
         self.rows_fetched += other.rows_fetched;
         self.duplicates_dropped += other.duplicates_dropped;
+        self.retries += other.retries;
     }
 }
 
@@ -235,13 +240,15 @@ mod tests {
         let a = FetchStats {
             rows_fetched: 5,
             duplicates_dropped: 1,
+            retries: 1,
         };
         let total: FetchStats = [a, a, FetchStats::default()].into_iter().sum();
         assert_eq!(
             total,
             FetchStats {
                 rows_fetched: 10,
-                duplicates_dropped: 2
+                duplicates_dropped: 2,
+                retries: 2
             }
         );
     }

@@ -3,6 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::source::clickhouse::{RetryNotice, RetryObserver};
+
 /// Minimum time between two events of the same phase.
 const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -53,6 +55,8 @@ pub struct ProgressEvent {
     pub days_done: u64,
     /// Corpus days this export writes (skipped days not counted); 0 in a run.
     pub days_total: u64,
+    /// Set on the one event that reports a retry of a ClickHouse request (docs/lake-format.md, "Retries").
+    pub retry: Option<RetryNotice>,
 }
 
 impl ProgressEvent {
@@ -91,6 +95,7 @@ impl Progress {
                     day: None,
                     days_done: 0,
                     days_total: 0,
+                    retry: None,
                 },
                 last_sent: None,
             })),
@@ -129,6 +134,20 @@ impl Progress {
     /// A corpus day is sealed.
     pub fn day_done(&self) {
         self.update(false, |e| e.days_done += 1);
+    }
+
+    /// A ClickHouse request is about to be made again; always reported, once.
+    pub fn retrying(&self, notice: RetryNotice) {
+        self.update(true, |e| e.retry = Some(notice));
+        if let Ok(mut state) = self.inner.lock() {
+            state.event.retry = None;
+        }
+    }
+
+    /// What the ClickHouse source calls on every retry: [`Progress::retrying`].
+    pub fn retry_observer(&self) -> RetryObserver {
+        let progress = self.clone();
+        Arc::new(move |notice| progress.retrying(notice))
     }
 
     /// Adds the bytes of finished files.

@@ -26,6 +26,7 @@ use crate::pipeline::sink::fetch_into;
 use crate::source::clickhouse::CandleSource;
 use crate::source::corpus::CorpusSource;
 use crate::source::corpus_freshness;
+use crate::task::cancel::CancelFlag;
 use crate::source::corpus_mirror::CorpusMirror;
 use crate::source::feed::{CandleFeed, FetchRequest};
 use crate::spec::coverage::CoveragePolicy;
@@ -72,12 +73,23 @@ struct Feed {
     _mirror: Option<CorpusMirror>,
 }
 
-/// Opens the run's candle source.
-async fn open_feed(settings: &RunSettings, plan: &[MintRanges]) -> Result<Feed> {
+/// Opens the run's candle source; its retries are reported to `progress`, and `cancel` ends their waits.
+async fn open_feed(
+    settings: &RunSettings,
+    plan: &[MintRanges],
+    progress: &Progress,
+    cancel: &CancelFlag,
+) -> Result<Feed> {
     match &settings.source {
         SourceChoice::ClickHouse(cfg) => {
-            let (source, snapshot) =
-                CandleSource::connect(cfg, &settings.chain, settings.interval.seconds()).await?;
+            let (source, snapshot) = CandleSource::connect(
+                cfg,
+                &settings.chain,
+                settings.interval.seconds(),
+                Some(progress.retry_observer()),
+                cancel,
+            )
+            .await?;
             Ok(Feed {
                 feed: CandleFeed::ClickHouse(Box::new(source)),
                 snapshot,
@@ -145,7 +157,8 @@ pub async fn export_run_slices(
         feed,
         snapshot: source,
         _mirror,
-    } = open_feed(&settings, &plan).await?;
+    } = open_feed(&settings, &plan, &progress, &cancel).await?;
+    let feed = Arc::new(feed);
 
     let policy = CoveragePolicy {
         window: settings.window,
@@ -167,7 +180,7 @@ pub async fn export_run_slices(
     let (sink_index, sink_cancel, sink_progress) =
         (index.clone(), cancel.clone(), progress.clone());
     let parts = fetch_into(
-        Arc::new(feed),
+        feed.clone(),
         Arc::new(FetchRequest::Mints(plan)),
         settings.concurrency,
         &cancel,
@@ -186,7 +199,10 @@ pub async fn export_run_slices(
 
     progress.phase(Phase::Sealing, None);
     let slices = FileTotals::of(&parts.files);
-    let stats = parts.stats;
+    let stats = FetchStats {
+        retries: feed.retries(),
+        ..parts.stats
+    };
     let fetched = Fetched {
         slice_files: parts.files,
         coverage: parts.filtered,

@@ -9,6 +9,7 @@ use crate::source::clickhouse::fingerprint::current_fingerprints;
 use crate::source::clickhouse::{CandleSource, ClickHouseConfig};
 use crate::source::corpus::CorpusSource;
 use crate::spec::bucket_range::BucketRange;
+use crate::task::cancel::CancelFlag;
 
 /// Fails with `CORPUS_STALE`, naming the days and the command that refreshes them, when a day `corpus` reads has
 /// a source that changed since it was sealed, or has no fingerprint to tell.
@@ -19,7 +20,8 @@ pub async fn require_fresh(
     interval_s: u32,
     interval_spec: &str,
 ) -> Result<()> {
-    let (source, _) = CandleSource::connect(server, chain, interval_s).await?;
+    let (source, _) =
+        CandleSource::connect(server, chain, interval_s, None, &CancelFlag::new()).await?;
     let days: Vec<NaiveDate> = corpus.day_manifests().map(|(d, _)| d).collect();
     let now = current_fingerprints(&source, &days, BucketRange::ALL, None).await?;
     let mut stale = Vec::new();

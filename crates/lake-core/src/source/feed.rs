@@ -74,6 +74,14 @@ impl CandleFeed {
         }
     }
 
+    /// ClickHouse requests this feed has made again so far (0 for the corpus, which is read from disk).
+    pub(crate) fn retries(&self) -> u64 {
+        match self {
+            Self::ClickHouse(source) => source.conn.retrier().count(),
+            Self::Corpus(_) => 0,
+        }
+    }
+
     /// The order to fall back to when a trusted order broke (`None`: the source cannot sort).
     pub(crate) fn sorted_order(&self) -> Option<ReadOrder> {
         match self {

@@ -30,6 +30,7 @@ impl FetchedMint {
         FetchStats {
             rows_fetched: self.rows_fetched,
             duplicates_dropped: self.duplicates_dropped,
+            retries: 0,
         }
     }
 }

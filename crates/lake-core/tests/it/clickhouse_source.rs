@@ -73,7 +73,11 @@ fn windows() -> BTreeMap<String, Vec<(i64, i64)>> {
 async fn source(db: &str, table: &str, user: &str) -> lake_core::Result<CandleSource> {
     let mut cfg = config(db, table);
     cfg.user = user.to_owned();
-    Ok(CandleSource::connect(&cfg, "solana", 60).await?.0)
+    Ok(
+        CandleSource::connect(&cfg, "solana", 60, None, &CancelFlag::new())
+            .await?
+            .0,
+    )
 }
 
 /// A fresh database holding the candle table, and a source over it as `user`.
@@ -582,7 +586,9 @@ async fn https_gives_the_same_rows_and_fails_cleanly_without_its_ca() {
     let db = fresh_database("src_tls").await;
     candle_table(&db, "ReplacingMergeTree(ingested_at)").await;
     let secure = tls_config(&db, "ohlcv_candles");
-    let (src, snapshot) = CandleSource::connect(&secure, "solana", 60).await.unwrap();
+    let (src, snapshot) = CandleSource::connect(&secure, "solana", 60, None, &CancelFlag::new())
+        .await
+        .unwrap();
     let lake_core::SourceSnapshot::ClickHouse { cluster, .. } = snapshot else {
         panic!("a ClickHouse snapshot");
     };
@@ -624,7 +630,9 @@ async fn https_gives_the_same_rows_and_fails_cleanly_without_its_ca() {
         ),
     ];
     for (cfg, code, needle) in cases {
-        let err = CandleSource::connect(&cfg, "solana", 60).await.unwrap_err();
+        let err = CandleSource::connect(&cfg, "solana", 60, None, &CancelFlag::new())
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), code, "{err}");
         assert!(err.message().contains(needle), "{err}");
     }
@@ -646,6 +654,8 @@ async fn https_gives_the_same_rows_and_fails_cleanly_without_its_ca() {
         },
         "solana",
         60,
+        None,
+        &CancelFlag::new(),
     )
     .await
     .unwrap_err();

@@ -37,6 +37,9 @@ pub fn config(database: &str, table: &str) -> ClickHouseConfig {
         send_receive_timeout: 60,
         secure: false,
         ca_cert: None,
+        // Fail at once: these tests look at what each failure is; retries are tested through the addon.
+        retries: 0,
+        retry_max_wait: 0,
     }
 }
 

@@ -6,10 +6,12 @@ use serde::Deserialize;
 
 use super::http_client::http_client;
 use super::native::DecodeError;
+use super::retry::{Retrier, RetryObserver, RetryPolicy};
 use super::server_error::{client_error, exception_error};
 use super::tls;
 use crate::config::facts::{defaults, FACTS};
-use crate::error::{ErrorCode, LakeError, Result};
+use crate::error::{ErrorCode, LakeError, Result, Transient};
+use crate::task::cancel::CancelFlag;
 
 /// How to reach the candle table over ClickHouse's HTTP interface.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -40,6 +42,12 @@ pub struct ClickHouseConfig {
     /// With `secure`: a PEM file of the certificates to trust instead of the public CAs (a self-signed server).
     #[serde(default)]
     pub ca_cert: Option<String>,
+    /// Retries of one request after a transient failure (docs/lake-format.md, "Retries"); 0 fails at once.
+    #[serde(default = "defaults::retries")]
+    pub retries: u64,
+    /// Seconds one request may spend waiting between its attempts.
+    #[serde(default = "defaults::retry_max_wait")]
+    pub retry_max_wait: u64,
 }
 
 /// What the server says about itself.
@@ -88,6 +96,8 @@ pub struct Connection {
     client: ::clickhouse::Client,
     config: ClickHouseConfig,
     endpoint: String,
+    retrier: Retrier,
+    cancel: CancelFlag,
 }
 
 impl std::fmt::Debug for Connection {
@@ -135,6 +145,14 @@ impl Connection {
             "clickhouse.send_receive_timeout",
             config.send_receive_timeout,
         )?;
+        let retries = FACTS.retries.check("clickhouse.retries", config.retries)?;
+        let max_wait = FACTS
+            .retry_max_wait
+            .check("clickhouse.retry_max_wait", config.retry_max_wait)?;
+        let retrier = Retrier::new(RetryPolicy {
+            retries: retries as u32,
+            max_wait: Duration::from_secs(max_wait),
+        });
         let host_part = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]")
         } else {
@@ -162,7 +180,22 @@ impl Connection {
             client,
             config,
             endpoint,
+            retrier,
+            cancel: CancelFlag::new(),
         })
+    }
+
+    /// The same connection working for one export: every retry is reported to `observer` (its progress), and
+    /// `cancel` ends the waits between attempts of the requests that take no flag of their own.
+    pub fn for_export(mut self, observer: Option<RetryObserver>, cancel: CancelFlag) -> Self {
+        self.retrier = self.retrier.observed(observer);
+        self.cancel = cancel;
+        self
+    }
+
+    /// The retry policy of this connection and its clones, with their count of retries.
+    pub fn retrier(&self) -> &Retrier {
+        &self.retrier
     }
 
     /// The settings this connection was built from.
@@ -206,7 +239,8 @@ impl Connection {
 
     /// The error for a server that accepted the query and then sent nothing for `send_receive_timeout`.
     pub fn timeout_error(&self) -> LakeError {
-        LakeError::new(
+        LakeError::transient(
+            Transient::Silent,
             ErrorCode::ClickhouseTimeout,
             format!(
                 "ClickHouse at {} sent nothing for {} s; the server is busy or the query is slow: retry later, \
@@ -264,24 +298,27 @@ impl Connection {
         Ok(())
     }
 
-    /// A whole (small) answer in `format`.
+    /// A whole (small) answer in `format`, asked for again after a transient failure (within the budget).
     pub async fn fetch_all_bytes(
         &self,
         query: ::clickhouse::query::Query,
         format: &str,
     ) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.stream(
-            query,
-            format,
-            &crate::task::cancel::CancelFlag::new(),
-            |chunk| {
-                out.extend_from_slice(chunk);
-                Ok(())
-            },
-        )
-        .await?;
-        Ok(out)
+        let cancel = &self.cancel;
+        let mut attempts = self.retrier.request();
+        loop {
+            let mut out = Vec::new();
+            let answer = self
+                .stream(query.clone(), format, cancel, |chunk| {
+                    out.extend_from_slice(chunk);
+                    Ok(())
+                })
+                .await;
+            match answer {
+                Ok(()) => return Ok(out),
+                Err(e) => attempts.after(e, cancel).await?,
+            }
+        }
     }
 
     /// The error for an answer that carried an exception, was not what was asked for, or broke a trusted order.
@@ -366,6 +403,8 @@ mod tests {
             send_receive_timeout: 300,
             secure: false,
             ca_cert: None,
+            retries: 5,
+            retry_max_wait: 120,
         }
     }
 
@@ -403,6 +442,8 @@ mod tests {
                 |c| c.send_receive_timeout = 10_000_000,
                 "clickhouse.send_receive_timeout",
             ),
+            (|c| c.retries = 101, "clickhouse.retries"),
+            (|c| c.retry_max_wait = 100_000, "clickhouse.retry_max_wait"),
         ];
         for (mutate, name) in cases {
             let mut c = config();

@@ -11,6 +11,10 @@
 //! exist for mints whose windows lie far apart: each part of such a mint is read by its own pass, and the merge
 //! joins the parts in time order. The server never sorts or hashes for us, and no query needs memory
 //! proportional to the export.
+//!
+//! A query that fails part-way for a transient reason (`retry`) is asked again for what it has not handed on:
+//! mints arrive whole and in key order, so the first mint not yet handed on is where the new query starts, and
+//! no candle reaches the consumer twice.
 
 use futures_util::future::try_join_all;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -26,6 +30,7 @@ use super::connection::Connection;
 use super::day_mints::mints_in_range;
 use super::native::{CandleDecoder, Expected};
 use super::read_order::ReadOrder;
+use super::retry::RetryObserver;
 use super::sql::{mints_query, query_chunks, range_query, seconds_range};
 use super::table_schema::TableSchema;
 
@@ -62,13 +67,16 @@ fn order_override(order: ReadOrder) -> ReadOrder {
 }
 
 impl CandleSource {
-    /// Connects, reads the server's clock (the snapshot's `as_of`) and version, and checks the table.
+    /// Connects, reads the server's clock (the snapshot's `as_of`) and version, and checks the table. Every
+    /// retry of this source's requests is reported to `retries_to`; `cancel` ends the waits between attempts.
     pub async fn connect(
         config: &super::ClickHouseConfig,
         chain: &str,
         interval_s: u32,
+        retries_to: Option<RetryObserver>,
+        cancel: &CancelFlag,
     ) -> Result<(Self, SourceSnapshot)> {
-        let conn = Connection::new(config.clone())?;
+        let conn = Connection::new(config.clone())?.for_export(retries_to, cancel.clone());
         let info = conn.server_info().await?;
         let schema = super::load_table_schema(&conn).await?;
         let snapshot = SourceSnapshot::ClickHouse {
@@ -181,16 +189,16 @@ impl CandleSource {
                 .collect();
             return self.run_pass(&plan, order, depth, cancel, tx).await;
         }
-        let sql = range_query(
-            &self.conn,
-            &self.schema,
-            &self.chain,
-            self.interval_s,
-            seconds,
+        self.run_query(
+            Request::Range {
+                ms: (start_ms, end_ms),
+                seconds,
+            },
             order,
-        );
-        self.run_query(sql, Expected::Range(start_ms, end_ms), order, cancel, tx)
-            .await
+            cancel,
+            tx,
+        )
+        .await
     }
 
     /// One pass: its chunks' queries, `depth` at a time, their mints forwarded in order.
@@ -215,28 +223,8 @@ impl CandleSource {
             .into_iter()
             .map(|(chunk, ctx)| -> BoxedFetch<'_> {
                 Box::pin(async move {
-                    match mints_query(
-                        &self.conn,
-                        &self.schema,
-                        &self.chain,
-                        self.interval_s,
-                        chunk,
-                        order,
-                    ) {
-                        Some(sql) => {
-                            self.run_query(sql, Expected::Mints(chunk), order, cancel, &ctx)
-                                .await
-                        }
-                        // No range of these mints fits DateTime: they have no candles.
-                        None => {
-                            for m in chunk {
-                                ctx.send(FetchedMint::empty(&m.mint))
-                                    .await
-                                    .map_err(|_| consumer_gone())?;
-                            }
-                            Ok(())
-                        }
-                    }
+                    self.run_query(Request::Mints(chunk), order, cancel, &ctx)
+                        .await
                 })
             })
             .collect();
@@ -255,19 +243,91 @@ impl CandleSource {
         Ok(())
     }
 
-    /// Runs one query and streams its decoded mints to `tx`.
+    /// Runs one request's query and streams its decoded mints to `tx`; after a transient failure, asks again
+    /// for the mints not yet handed on, within the connection's retry budget.
     async fn run_query(
         &self,
-        sql: String,
-        expected: Expected<'_>,
+        request: Request<'_>,
         order: &ReadOrder,
         cancel: &CancelFlag,
         tx: &mpsc::Sender<FetchedMint>,
     ) -> Result<()> {
+        let mut attempts = self.conn.retrier().request();
+        // What has been handed on: a count of the requested mints, or the last mint of a range.
+        let mut done = 0usize;
+        let mut after: Option<String> = None;
+        loop {
+            let (sql, expected) = match request {
+                Request::Mints(mints) => {
+                    let rest = &mints[done..];
+                    match mints_query(
+                        &self.conn,
+                        &self.schema,
+                        &self.chain,
+                        self.interval_s,
+                        rest,
+                        order,
+                    ) {
+                        Some(sql) => (sql, Expected::Mints(rest)),
+                        // No range of these mints fits DateTime: they have no candles.
+                        None => {
+                            for m in rest {
+                                tx.send(FetchedMint::empty(&m.mint))
+                                    .await
+                                    .map_err(|_| consumer_gone())?;
+                            }
+                            return Ok(());
+                        }
+                    }
+                }
+                Request::Range { ms, seconds } => (
+                    range_query(
+                        &self.conn,
+                        &self.schema,
+                        &self.chain,
+                        self.interval_s,
+                        seconds,
+                        after.as_deref(),
+                        order,
+                    ),
+                    Expected::Range(ms.0, ms.1),
+                ),
+            };
+            let handed_before = done;
+            let answer = self
+                .stream_query(&sql, expected, order, cancel, tx, |m| {
+                    done += 1;
+                    if matches!(request, Request::Range { .. }) {
+                        after = Some(m.candles.mint.clone());
+                    }
+                })
+                .await;
+            match answer {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    if done > handed_before {
+                        attempts.progressed();
+                    }
+                    attempts.after(e, cancel).await?;
+                }
+            }
+        }
+    }
+
+    /// Streams one query's decoded mints to `tx`, telling `handed_on` of each.
+    async fn stream_query(
+        &self,
+        sql: &str,
+        expected: Expected<'_>,
+        order: &ReadOrder,
+        cancel: &CancelFlag,
+        tx: &mpsc::Sender<FetchedMint>,
+        mut handed_on: impl FnMut(&FetchedMint),
+    ) -> Result<()> {
         let mut decoder = CandleDecoder::new(expected, order.trusted());
         let mut cursor = self
             .conn
-            .cursor(self.conn.client().query_raw(&sql), "Native")?;
+            .cursor(self.conn.client().query_raw(sql), "Native")?;
         let mut first = true;
         while let Some(piece) = self.conn.next_piece(&mut cursor, first, cancel).await? {
             first = false;
@@ -276,14 +336,25 @@ impl CandleSource {
                 .map_err(|e| self.conn.decode_error(e))?;
             let ready: Vec<FetchedMint> = decoder.take_ready().collect();
             for m in ready {
+                handed_on(&m);
                 tx.send(m).await.map_err(|_| consumer_gone())?;
             }
         }
         decoder.finish().map_err(|e| self.conn.decode_error(e))?;
         let ready: Vec<FetchedMint> = decoder.take_ready().collect();
         for m in ready {
+            handed_on(&m);
             tx.send(m).await.map_err(|_| consumer_gone())?;
         }
         Ok(())
     }
+}
+
+/// What one fetch query asks for.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    /// Consecutive mints of a pass (sorted), each within its ranges.
+    Mints(&'a [MintRanges]),
+    /// Every mint with candles in a time range (a corpus batch): in milliseconds, and in the seconds SQL uses.
+    Range { ms: (i64, i64), seconds: (u32, u32) },
 }

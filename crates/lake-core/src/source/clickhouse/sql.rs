@@ -181,13 +181,14 @@ pub fn mints_query(
     Some(finish(sql, schema, order))
 }
 
-/// The query for every mint of `[start_s, end_s)` (a corpus day).
+/// The query for every mint of `[start_s, end_s)` (a corpus day), or of the mints after `after` in key order.
 pub fn range_query(
     conn: &Connection,
     schema: &TableSchema,
     chain: &str,
     interval_s: u32,
     (start_s, end_s): (u32, u32),
+    after: Option<&str>,
     order: &ReadOrder,
 ) -> String {
     let mut sql = select_from(conn, schema, chain, interval_s);
@@ -195,6 +196,10 @@ pub fn range_query(
         sql,
         " AND timestamp >= toDateTime({start_s}) AND timestamp < toDateTime({end_s})"
     );
+    // A resumed read: every mint up to `after` arrived whole (answers come in key order).
+    if let Some(mint) = after {
+        let _ = write!(sql, " AND token_address > {}", sql_string(mint));
+    }
     finish(sql, schema, order)
 }
 
