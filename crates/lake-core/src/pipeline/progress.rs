@@ -139,9 +139,6 @@ impl Progress {
     /// A ClickHouse request is about to be made again; always reported, once.
     pub fn retrying(&self, notice: RetryNotice) {
         self.update(true, |e| e.retry = Some(notice));
-        if let Ok(mut state) = self.inner.lock() {
-            state.event.retry = None;
-        }
     }
 
     /// What the ClickHouse source calls on every retry: [`Progress::retrying`].
@@ -162,15 +159,42 @@ impl Progress {
             };
             change(&mut state.event);
             let due = state.last_sent.is_none_or(|t| t.elapsed() >= MIN_INTERVAL);
-            if force || due {
+            let event = (force || due).then(|| {
                 state.last_sent = Some(Instant::now());
-                Some(state.event)
-            } else {
-                None
-            }
+                state.event
+            });
+            // A retry is told once, on the event that reports it (always sent), and on no later one.
+            state.event.retry = None;
+            event
         };
         if let (Some(event), Some(cb)) = (to_send, &self.callback) {
             cb(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Transient;
+
+    #[test]
+    fn a_retry_is_told_on_one_event_and_no_later_one() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let progress = Progress::new(Some(Arc::new(move |e| log.lock().unwrap().push(e))));
+        let notice = RetryNotice {
+            cause: Transient::ConnectionLost,
+            retry: 1,
+            retries: 5,
+            wait: Duration::from_millis(500),
+        };
+        progress.retry_observer()(notice);
+        progress.phase(Phase::Exporting, None);
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen.iter().map(|e| e.retry).collect::<Vec<_>>(),
+            vec![Some(notice), None]
+        );
     }
 }

@@ -26,12 +26,12 @@ use crate::pipeline::sink::fetch_into;
 use crate::source::clickhouse::CandleSource;
 use crate::source::corpus::CorpusSource;
 use crate::source::corpus_freshness;
-use crate::task::cancel::CancelFlag;
 use crate::source::corpus_mirror::CorpusMirror;
 use crate::source::feed::{CandleFeed, FetchRequest};
 use crate::spec::coverage::CoveragePolicy;
 use crate::spec::fetch_plan::MintRanges;
 use crate::task::blocking::blocking;
+use crate::task::cancel::CancelFlag;
 use crate::writer::bucket_writer::PartSettings;
 
 use alert_index::AlertIndex;
