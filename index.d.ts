@@ -275,7 +275,7 @@ export interface LakeExportResult {
 }
 
 /**
- * Region, endpoint and credentials of an `s3://` data root (snake_case on the wire). Each field set here wins
+ * Region, endpoint, credentials and retry budget of an `s3://` data root (snake_case on the wire). Each field set here wins
  * over its AWS environment variable; fields left out fall back to it. Refused with a directory `data_root`.
  */
 export interface LakeObjectStore {
@@ -291,6 +291,14 @@ export interface LakeObjectStore {
   secret_access_key?: string
   /** `AWS_SESSION_TOKEN`; never written to any output, log or error. */
   session_token?: string
+  /**
+   * Retries of one request to the store after a transient failure: throttling (503 SlowDown, 429), a
+   * server error, a connection refused, reset or timed out. Default: `AWS_MAX_ATTEMPTS` minus one, else 5;
+   * 0 leaves only the client's own quick retries of a single HTTP request.
+   */
+  retries?: number
+  /** The most seconds one request spends waiting between its retries. Default 120. */
+  retry_max_wait?: number
 }
 
 /** One progress event; counters never decrease. */
@@ -312,20 +320,22 @@ export interface LakeProgressEvent {
   /** Corpus days this export writes, skipped days not counted (0 in a run). */
   days_total: number
   /**
-   * On the one event that reports a retry of a ClickHouse request: what failed (`unreachable`,
-   * `connection_lost`, `timeout`, `server_busy`, `gateway`), which retry of the request this is (from 1),
-   * how many its budget allows, and the wait before it, in milliseconds.
+   * On the one event that reports a retry of a request to ClickHouse or the object store: which server, what
+   * failed (`unreachable`, `connection_lost`, `timeout`, `server_busy`, `gateway`), which retry of the
+   * request this is (from 1), how many its budget allows, and the wait before it, in milliseconds.
    */
   retry?: LakeRetryNotice
 }
 
-/** A ClickHouse request about to be made again (docs/lake-format.md, "Retries"). */
+/** A request to ClickHouse or the object store about to be made again (docs/lake-format.md, "Retries"). */
 export interface LakeRetryNotice {
+  /** `clickhouse` or `object_store`: whose budget (`clickhouse.retries`, `object_store.retries`) it uses. */
+  server: string
   /** `unreachable`, `connection_lost`, `timeout`, `server_busy` or `gateway`. */
   cause: string
   /** Which retry of the request this is, from 1. */
   attempt: number
-  /** Retries the budget allows one request (`clickhouse.retries`). */
+  /** Retries the budget allows one request. */
   retries: number
   /** Milliseconds before the request is made again. */
   wait_ms: number

@@ -45,7 +45,7 @@ export const ClickHouseConnectionSchema = z.strictObject({
   ca_cert: z.string().min(1).optional(),
 });
 
-/** The `object_store` block: region, endpoint and credentials of an `s3://` data root (else the AWS environment's). */
+/** The `object_store` block: region, endpoint, credentials and retry budget of an `s3://` data root (else the AWS environment's). */
 export const ObjectStoreSchema = z.strictObject({
   region: z.string().min(1).optional(),
   endpoint: z.string().url().optional(),
@@ -53,6 +53,9 @@ export const ObjectStoreSchema = z.strictObject({
   access_key_id: z.string().min(1).optional(),
   secret_access_key: z.string().min(1).optional(),
   session_token: z.string().min(1).optional(),
+  // No default here: left out, AWS_MAX_ATTEMPTS (then the exporter's default) decides.
+  retries: z.number().int().min(F.retries.min).max(F.retries.max).optional(),
+  retry_max_wait: z.number().int().min(F.retry_max_wait.min).max(F.retry_max_wait.max).optional(),
 });
 
 /** The run-slice export config (snake_case on the wire), strict: unknown keys are rejected. */

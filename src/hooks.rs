@@ -31,20 +31,22 @@ pub struct LakeProgressEvent {
     /// Corpus days this export writes, skipped days not counted (0 in a run).
     #[napi(js_name = "days_total")]
     pub days_total: f64,
-    /// On the one event that reports a retry of a ClickHouse request: what failed (`unreachable`,
-    /// `connection_lost`, `timeout`, `server_busy`, `gateway`), which retry of the request this is (from 1),
-    /// how many its budget allows, and the wait before it, in milliseconds.
+    /// On the one event that reports a retry of a request to ClickHouse or the object store: which server, what
+    /// failed (`unreachable`, `connection_lost`, `timeout`, `server_busy`, `gateway`), which retry of the
+    /// request this is (from 1), how many its budget allows, and the wait before it, in milliseconds.
     pub retry: Option<LakeRetryNotice>,
 }
 
-/// A ClickHouse request about to be made again (docs/lake-format.md, "Retries").
+/// A request to ClickHouse or the object store about to be made again (docs/lake-format.md, "Retries").
 #[napi(object)]
 pub struct LakeRetryNotice {
+    /// `clickhouse` or `object_store`: whose budget (`clickhouse.retries`, `object_store.retries`) it uses.
+    pub server: String,
     /// `unreachable`, `connection_lost`, `timeout`, `server_busy` or `gateway`.
     pub cause: String,
     /// Which retry of the request this is, from 1.
     pub attempt: u32,
-    /// Retries the budget allows one request (`clickhouse.retries`).
+    /// Retries the budget allows one request.
     pub retries: u32,
     /// Milliseconds before the request is made again.
     #[napi(js_name = "wait_ms")]
@@ -63,6 +65,7 @@ impl From<ProgressEvent> for LakeProgressEvent {
             days_done: e.days_done as f64,
             days_total: e.days_total as f64,
             retry: e.retry.map(|r| LakeRetryNotice {
+                server: r.server.to_owned(),
                 cause: r.cause.as_str().to_owned(),
                 attempt: r.retry,
                 retries: r.retries,

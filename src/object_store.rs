@@ -2,7 +2,7 @@
 
 use napi_derive::napi;
 
-/// Region, endpoint and credentials of an `s3://` data root (snake_case on the wire). Each field set here wins
+/// Region, endpoint, credentials and retry budget of an `s3://` data root (snake_case on the wire). Each field set here wins
 /// over its AWS environment variable; fields left out fall back to it. Refused with a directory `data_root`.
 // Only its TypeScript declaration is used: the core reads the config with serde.
 #[napi(object, object_from_js = false)]
@@ -23,4 +23,11 @@ pub struct LakeObjectStore {
     /// `AWS_SESSION_TOKEN`; never written to any output, log or error.
     #[napi(js_name = "session_token")]
     pub session_token: Option<String>,
+    /// Retries of one request to the store after a transient failure: throttling (503 SlowDown, 429), a
+    /// server error, a connection refused, reset or timed out. Default: `AWS_MAX_ATTEMPTS` minus one, else 5;
+    /// 0 leaves only the client's own quick retries of a single HTTP request.
+    pub retries: Option<u32>,
+    /// The most seconds one request spends waiting between its retries. Default 120.
+    #[napi(js_name = "retry_max_wait")]
+    pub retry_max_wait: Option<u32>,
 }

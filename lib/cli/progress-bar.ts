@@ -34,13 +34,22 @@ export function progressLine(e: LakeProgressEvent, elapsedMs: number): string {
   return `[${bar}] ${e.phase.padEnd(9)} ${mints}  ${e.rows} rows  ${human(e.bytes)}  ${clock(elapsedMs)}${eta}${day}`;
 }
 
-/** What failed, as the retry line says it. */
-const RETRY_CAUSES: Record<string, string> = {
-  unreachable: 'ClickHouse cannot be reached',
-  connection_lost: 'connection to ClickHouse lost',
-  timeout: 'ClickHouse went silent',
-  server_busy: 'ClickHouse is busy or restarting',
-  gateway: 'the proxy in front of ClickHouse failed',
+/** What failed, as the retry line says it, by server. */
+const RETRY_CAUSES: Record<string, Record<string, string>> = {
+  clickhouse: {
+    unreachable: 'ClickHouse cannot be reached',
+    connection_lost: 'connection to ClickHouse lost',
+    timeout: 'ClickHouse went silent',
+    server_busy: 'ClickHouse is busy or restarting',
+    gateway: 'the proxy in front of ClickHouse failed',
+  },
+  object_store: {
+    unreachable: 'the object store cannot be reached',
+    connection_lost: 'connection to the object store lost',
+    timeout: 'the object store went silent',
+    server_busy: 'the object store asks to slow down',
+    gateway: 'the object store failed (5xx)',
+  },
 };
 
 /** `1.2M`, `35k`, `812`. */
@@ -56,7 +65,9 @@ export function retryLine(e: LakeProgressEvent): string | undefined {
   if (!r) return undefined;
   const after = e.rows ? ` after ${count(e.rows)} rows` : '';
   const wait = r.wait_ms < 1000 ? `${r.wait_ms} ms` : `${(r.wait_ms / 1000).toFixed(1).replace(/\.0$/, '')} s`;
-  return `${RETRY_CAUSES[r.cause] ?? r.cause}${after}; retrying in ${wait}, retry ${r.attempt} of ${r.retries}`;
+  const cause = RETRY_CAUSES[r.server]?.[r.cause] ?? `${r.server}: ${r.cause}`;
+  if (r.server !== 'clickhouse') return `${cause}; retrying in ${wait}, retry ${r.attempt} of ${r.retries}`;
+  return `${cause}${after}; retrying in ${wait}, retry ${r.attempt} of ${r.retries}`;
 }
 
 /** A progress bar: `update` is the export's `onProgress`; `clear` erases the bar so that a message can be printed

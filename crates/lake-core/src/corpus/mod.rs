@@ -166,8 +166,9 @@ struct Written {
 
 impl Export {
     /// Connects to the server and makes the corpus directory.
-    async fn start(settings: CorpusSettings, hooks: ExportHooks) -> Result<Self> {
+    async fn start(mut settings: CorpusSettings, hooks: ExportHooks) -> Result<Self> {
         let progress = Progress::new(hooks.progress);
+        settings.lake.report_retries_to(progress.retry_observer());
         let (source, snapshot) = CandleSource::connect(
             &settings.clickhouse,
             &settings.chain,

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use bytes::Bytes;
+
 use crate::error::{LakeError, Result};
 use crate::lake::day_manifest::{merge_shards, DayManifest};
 use crate::lake::layout::{
@@ -113,7 +115,11 @@ pub(crate) fn publish_remote_shard(
     let published = block_on(async {
         lease.confirm().await?;
         let day_manifest = format!("{day_rel}/{MANIFEST_FILE}");
-        match lake.store().delete(&lake.key(&day_manifest)).await {
+        let (store, key) = (lake.store(), lake.key(&day_manifest));
+        match lake
+            .retried("retract", &day_manifest, || store.delete(&key))
+            .await?
+        {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(store_error("retract", &lake.url(&day_manifest), &e)),
         }
@@ -140,13 +146,13 @@ pub(crate) fn publish_remote_shard(
 /// bucket. Two shards finishing at once may both see the full set: one creates it, the other finds it there.
 async fn seal_remote_day(lake: &RemoteLake, day_rel: &str) -> Result<bool> {
     use futures_util::stream::TryStreamExt;
-    use object_store::{PutMode, PutOptions, PutPayload};
     let url = lake.url(day_rel);
+    let (store, prefix) = (lake.store(), lake.key(day_rel));
     let listed: Vec<_> = lake
-        .store()
-        .list(Some(&lake.key(day_rel)))
-        .try_collect()
-        .await
+        .retried("list", day_rel, || {
+            store.list(Some(&prefix)).try_collect::<Vec<_>>()
+        })
+        .await?
         .map_err(|e| store_error("list", &url, &e))?;
     let mut shards = Vec::new();
     for meta in listed {
@@ -156,11 +162,8 @@ async fn seal_remote_day(lake: &RemoteLake, day_rel: &str) -> Result<bool> {
         if !is_shard_manifest(&rel) {
             continue;
         }
-        let bytes = match lake.store().get(&meta.location).await {
-            Ok(got) => got
-                .bytes()
-                .await
-                .map_err(|e| store_error("read", &url, &e))?,
+        let bytes = match lake.read_back(&format!("{day_rel}/{rel}")).await? {
+            Ok((_, bytes)) => bytes,
             Err(object_store::Error::NotFound { .. }) => continue,
             Err(e) => return Err(store_error("read", &url, &e)),
         };
@@ -171,16 +174,9 @@ async fn seal_remote_day(lake: &RemoteLake, day_rel: &str) -> Result<bool> {
     let Some(day) = merge_shards(shards, &now_iso()) else {
         return Ok(false);
     };
-    let key = lake.key(&format!("{day_rel}/{MANIFEST_FILE}"));
-    let body = PutPayload::from(manifest_bytes(&day.to_sealed_json()));
-    match lake
-        .store()
-        .put_opts(&key, body, PutOptions::from(PutMode::Create))
-        .await
-    {
-        Ok(_)
-        | Err(object_store::Error::AlreadyExists { .. })
-        | Err(object_store::Error::Precondition { .. }) => Ok(true),
-        Err(e) => Err(store_error("commit", &url, &e)),
-    }
+    let body = Bytes::from(manifest_bytes(&day.to_sealed_json()));
+    // Ours or the other shard's: either way the day has its manifest.
+    lake.create("commit", &format!("{day_rel}/{MANIFEST_FILE}"), body)
+        .await?;
+    Ok(true)
 }

@@ -11,6 +11,7 @@ use crate::lake::remote::location::{is_remote, RemoteLake};
 use crate::lake::remote::sealed_objects::RemoteDir;
 use crate::lake::remote::store::ObjectStoreConfig;
 use crate::lake::sealed_files::{LocalDir, SealedFiles};
+use crate::task::retry::RetryObserver;
 
 /// A lake, as an export writes and reads it.
 #[derive(Debug, Clone)]
@@ -40,6 +41,14 @@ impl LakePlace {
                 local: lake_root(data_root),
                 remote: None,
             })
+        }
+    }
+
+    /// Reports every retry of the object store's requests to `observer` (an export's progress); nothing for
+    /// a lake on disk.
+    pub fn report_retries_to(&mut self, observer: RetryObserver) {
+        if let Some(remote) = &mut self.remote {
+            remote.report_retries_to(observer);
         }
     }
 

@@ -55,7 +55,7 @@ pub struct ProgressEvent {
     pub days_done: u64,
     /// Corpus days this export writes (skipped days not counted); 0 in a run.
     pub days_total: u64,
-    /// Set on the one event that reports a retry of a ClickHouse request (docs/lake-format.md, "Retries").
+    /// Set on the one event that reports a retry of a request (docs/lake-format.md, "Retries").
     pub retry: Option<RetryNotice>,
 }
 
@@ -136,12 +136,12 @@ impl Progress {
         self.update(false, |e| e.days_done += 1);
     }
 
-    /// A ClickHouse request is about to be made again; always reported, once.
+    /// A request to ClickHouse or the object store is about to be made again; always reported, once.
     pub fn retrying(&self, notice: RetryNotice) {
         self.update(true, |e| e.retry = Some(notice));
     }
 
-    /// What the ClickHouse source calls on every retry: [`Progress::retrying`].
+    /// What the ClickHouse source and the object store call on every retry: [`Progress::retrying`].
     pub fn retry_observer(&self) -> RetryObserver {
         let progress = self.clone();
         Arc::new(move |notice| progress.retrying(notice))
@@ -184,6 +184,7 @@ mod tests {
         let log = seen.clone();
         let progress = Progress::new(Some(Arc::new(move |e| log.lock().unwrap().push(e))));
         let notice = RetryNotice {
+            server: "clickhouse",
             cause: Transient::ConnectionLost,
             retry: 1,
             retries: 5,

@@ -10,4 +10,5 @@ pub(crate) mod dir_sync;
 pub(crate) mod exchange;
 pub(crate) mod heap_trim;
 pub(crate) mod positioned_io;
+pub(crate) mod process_identity;
 pub(crate) mod writeback;

@@ -135,12 +135,13 @@ async fn open_feed(
 
 /// Runs a whole run-slice export and publishes the sealed run.
 pub async fn export_run_slices(
-    settings: RunSettings,
+    mut settings: RunSettings,
     hooks: ExportHooks,
 ) -> Result<RunExportResult> {
     let started = Instant::now();
     let cancel = hooks.cancel.clone();
     let progress = Progress::new(hooks.progress.clone());
+    settings.lake.report_retries_to(progress.retry_observer());
     progress.phase(Phase::LoadingAlerts, None);
 
     let (lake, overwrite) = (settings.lake.clone(), settings.overwrite);

@@ -56,11 +56,8 @@ impl CorpusMirror {
 
     async fn fetch_day(&self, lake: &RemoteLake, rel: &str, buckets: &BTreeSet<u8>) -> Result<()> {
         let manifest_rel = format!("{rel}/{MANIFEST_FILE}");
-        let bytes = match lake.store().get(&lake.key(&manifest_rel)).await {
-            Ok(got) => got
-                .bytes()
-                .await
-                .map_err(|e| store_error("read", &lake.url(&manifest_rel), &e))?,
+        let bytes = match lake.read_back(&manifest_rel).await? {
+            Ok((_, bytes)) => bytes,
             // No manifest: the corpus source reports the missing day, as it does on disk.
             Err(object_store::Error::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(store_error("read", &lake.url(&manifest_rel), &e)),
@@ -77,25 +74,12 @@ impl CorpusMirror {
             }
             let object_rel = format!("{rel}/{}", file.rel_path);
             let url = lake.url(&object_rel);
-            let got = lake
-                .store()
-                .get(&lake.key(&object_rel))
-                .await
-                .map_err(|e| store_error("read", &url, &e))?;
             let path = dir.join(&file.rel_path);
-            let mut out = create(&path)?;
-            let mut hasher = Sha256::new();
-            let mut stream = got.into_stream();
-            while let Some(chunk) = stream
-                .try_next()
-                .await
-                .map_err(|e| store_error("read", &url, &e))?
-            {
-                hasher.update(&chunk);
-                out.write_all(&chunk)
-                    .map_err(|e| LakeError::io("cannot write", &path, &e))?;
-            }
-            if hex::encode(hasher.finalize()) != file.sha256 {
+            let sha256 = lake
+                .retried("read", &object_rel, || download(lake, &object_rel, &path))
+                .await?
+                .map_err(|e| store_error("read", &url, &e))?;
+            if sha256 != file.sha256 {
                 return Err(LakeError::new(
                     ErrorCode::ObjectStore,
                     format!(
@@ -113,6 +97,29 @@ impl Drop for CorpusMirror {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// Streams `object_rel` into a new file at `path` (replacing what an earlier attempt left) and returns its
+/// SHA-256. Writing the local file failing is reported as the store's kind of error, which is never retried.
+async fn download(
+    lake: &RemoteLake,
+    object_rel: &str,
+    path: &Path,
+) -> std::result::Result<String, object_store::Error> {
+    let local = |e: LakeError| object_store::Error::Generic {
+        store: "local file",
+        source: e.message().into(),
+    };
+    let got = lake.store().get(&lake.key(object_rel)).await?;
+    let mut out = create(path).map_err(local)?;
+    let mut hasher = Sha256::new();
+    let mut stream = got.into_stream();
+    while let Some(chunk) = stream.try_next().await? {
+        hasher.update(&chunk);
+        out.write_all(&chunk)
+            .map_err(|e| local(LakeError::io("cannot write", path, &e)))?;
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn create(path: &Path) -> Result<std::fs::File> {

@@ -3,3 +3,4 @@
 
 pub(crate) mod blocking;
 pub(crate) mod cancel;
+pub(crate) mod retry;

@@ -10,15 +10,19 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use futures_util::stream::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::io::AsyncReadExt;
 
 use crate::error::{ErrorCode, LakeError, Result};
 use crate::lake::layout::is_hidden;
 use crate::lake::remote::lease::Lease;
 use crate::lake::remote::location::RemoteLake;
+use crate::lake::remote::retried::Created;
 use crate::lake::remote::store::store_error;
 use crate::lake::sealed_files::visible_files;
 
@@ -58,7 +62,12 @@ impl Commit<'_> {
 
     async fn manifest_exists(&self) -> Result<bool> {
         let rel = format!("{}/{}", self.rel_dir, self.manifest_name);
-        match self.lake.store().head(&self.lake.key(&rel)).await {
+        let key = self.lake.key(&rel);
+        match self
+            .lake
+            .retried("read", &rel, || self.lake.store().head(&key))
+            .await?
+        {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(store_error("read", &self.lake.url(&rel), &e)),
@@ -93,11 +102,16 @@ impl Commit<'_> {
             if !self.overwrite {
                 return Err(self.exists_error());
             }
-            self.lake
-                .store()
-                .delete(&manifest_key)
-                .await
-                .map_err(|e| store_error("retract", &self.lake.url(&manifest_rel), &e))?;
+            let store = self.lake.store();
+            match self
+                .lake
+                .retried("retract", &manifest_rel, || store.delete(&manifest_key))
+                .await?
+            {
+                // A retried delete may find its own earlier success.
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_error("retract", &self.lake.url(&manifest_rel), &e)),
+            }
         }
         let data: Vec<&String> = files.iter().filter(|f| *f != self.manifest_name).collect();
         let fresh: BTreeSet<&str> = data.iter().map(|s| s.as_str()).collect();
@@ -115,17 +129,15 @@ impl Commit<'_> {
         let manifest = std::fs::read(self.local_dir.join(self.manifest_name)).map_err(|e| {
             LakeError::io("cannot read", &self.local_dir.join(self.manifest_name), &e)
         })?;
-        let create = PutOptions::from(PutMode::Create);
+        // The manifest's creation time and seal make its bytes this attempt's own: a create that finds exactly
+        // them was this commit's, whose answer was lost.
         match self
             .lake
-            .store()
-            .put_opts(&manifest_key, PutPayload::from(manifest), create)
-            .await
+            .create("commit", &manifest_rel, Bytes::from(manifest))
+            .await?
         {
-            Ok(_) => Ok(self.lake.url(self.rel_dir)),
-            Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Err(self.exists_error()),
-            Err(e) => Err(store_error("commit", &self.lake.url(&manifest_rel), &e)),
+            Created::Ours(_) => Ok(self.lake.url(self.rel_dir)),
+            Created::Theirs => Err(self.exists_error()),
         }
     }
 
@@ -134,12 +146,13 @@ impl Commit<'_> {
     async fn sweep(&self, fresh: &BTreeSet<&str>) -> Result<()> {
         let prefix = self.lake.key(self.rel_dir);
         let url = self.lake.url(self.rel_dir);
+        let store = self.lake.store();
         let listed: Vec<_> = self
             .lake
-            .store()
-            .list(Some(&prefix))
-            .try_collect()
-            .await
+            .retried("list", self.rel_dir, || {
+                store.list(Some(&prefix)).try_collect::<Vec<_>>()
+            })
+            .await?
             .map_err(|e| store_error("list", &url, &e))?;
         let stale: Vec<ObjectPath> = listed
             .into_iter()
@@ -150,7 +163,11 @@ impl Commit<'_> {
             })
             .collect();
         for key in stale {
-            match self.lake.store().delete(&key).await {
+            match self
+                .lake
+                .retried("delete", self.rel_dir, || store.delete(&key))
+                .await?
+            {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(store_error("delete", &url, &e)),
             }
@@ -162,52 +179,64 @@ impl Commit<'_> {
         let path = self.local_dir.join(rel);
         let object_rel = format!("{}/{rel}", self.rel_dir);
         let key = self.lake.key(&object_rel);
-        let url = self.lake.url(&object_rel);
-        let mut file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| LakeError::io("cannot read", &path, &e))?;
-        let size = file
-            .metadata()
+        let size = tokio::fs::metadata(&path)
             .await
             .map_err(|e| LakeError::io("cannot read", &path, &e))?
             .len();
-        let read_err = |e: std::io::Error| LakeError::io("cannot read", &path, &e);
-        if size <= PART_BYTES as u64 {
-            let mut content = Vec::with_capacity(size as usize);
-            file.read_to_end(&mut content).await.map_err(read_err)?;
+        let store = self.lake.store();
+        let sent = if size <= PART_BYTES as u64 {
+            let content = tokio::fs::read(&path)
+                .await
+                .map_err(|e| LakeError::io("cannot read", &path, &e))?;
+            let payload = PutPayload::from(content);
             self.lake
-                .store()
-                .put(&key, PutPayload::from(content))
-                .await
-                .map_err(|e| store_error("upload", &url, &e))?;
-            crate::failpoint::hit("remote.upload");
-            return Ok(());
-        }
-        let upload = self
-            .lake
-            .store()
-            .put_multipart(&key)
-            .await
-            .map_err(|e| store_error("upload", &url, &e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-        let mut buf = vec![0u8; PART_BYTES];
-        loop {
-            let n = read_full(&mut file, &mut buf).await.map_err(read_err)?;
-            if n == 0 {
-                break;
-            }
-            writer
-                .wait_for_capacity(PARTS_IN_FLIGHT)
-                .await
-                .map_err(|e| store_error("upload", &url, &e))?;
-            writer.write(&buf[..n]);
-        }
-        writer
-            .finish()
-            .await
-            .map_err(|e| store_error("upload", &url, &e))?;
+                .retried("upload", &object_rel, || store.put(&key, payload.clone()))
+                .await?
+                .map(|_| ())
+        } else {
+            self.lake
+                .retried("upload", &object_rel, || upload_parts(store, &key, &path))
+                .await?
+        };
+        sent.map_err(|e| store_error("upload", &self.lake.url(&object_rel), &e))?;
         crate::failpoint::hit("remote.upload");
         Ok(())
+    }
+}
+
+/// One multipart upload of the file at `path`, read part by part so memory stays flat whatever its size; a
+/// failed one is aborted so that the store keeps no orphaned parts. Reading the local file failing is reported
+/// as the store's kind of error, which is never retried.
+async fn upload_parts(
+    store: &Arc<dyn ObjectStore>,
+    key: &ObjectPath,
+    path: &Path,
+) -> std::result::Result<(), object_store::Error> {
+    let local = |e: std::io::Error| object_store::Error::Generic {
+        store: "local file",
+        source: format!("cannot read {}: {e}", path.display()).into(),
+    };
+    let mut file = tokio::fs::File::open(path).await.map_err(local)?;
+    let upload = store.put_multipart(key).await?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+    let mut buf = vec![0u8; PART_BYTES];
+    let sent = async {
+        loop {
+            let n = read_full(&mut file, &mut buf).await.map_err(local)?;
+            if n == 0 {
+                return Ok(());
+            }
+            writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+            writer.write(&buf[..n]);
+        }
+    }
+    .await;
+    match sent {
+        Ok(()) => writer.finish().await.map(|_| ()),
+        Err(e) => {
+            let _ = writer.abort().await;
+            Err(e)
+        }
     }
 }
 

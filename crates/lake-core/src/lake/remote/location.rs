@@ -9,6 +9,7 @@ use sha1::{Digest, Sha1};
 
 use crate::error::{LakeError, Result};
 use crate::lake::remote::store::{open_s3, ObjectStoreConfig};
+use crate::task::retry::{Retrier, RetryObserver};
 
 const S3_SCHEME: &str = "s3://";
 
@@ -25,6 +26,8 @@ pub struct RemoteLake {
     root_url: String,
     /// `prefix/lake` (or `lake` at the bucket's top).
     lake_prefix: String,
+    /// Asks the store again after transient failures (`retried`); clones share its count.
+    retrier: Retrier,
 }
 
 impl std::fmt::Debug for RemoteLake {
@@ -65,12 +68,38 @@ impl RemoteLake {
             store: open_s3(bucket, config)?,
             root_url: format!("{S3_SCHEME}{rest}"),
             lake_prefix,
+            retrier: Retrier::new(config.retry_policy()?),
         })
     }
 
-    /// The store.
+    /// A lake in memory, for unit tests of the commit protocol.
+    #[cfg(test)]
+    pub(crate) fn in_memory() -> Self {
+        Self {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            root_url: "s3://memory".to_owned(),
+            lake_prefix: "lake".to_owned(),
+            retrier: Retrier::new(crate::task::retry::RetryPolicy {
+                block: "object_store",
+                retries: 0,
+                max_wait: std::time::Duration::ZERO,
+            }),
+        }
+    }
+
+    /// The store. Every request goes through [`RemoteLake::retried`].
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// Reports every retry of the lake's requests to `observer` (an export's progress).
+    pub fn report_retries_to(&mut self, observer: RetryObserver) {
+        self.retrier = self.retrier.clone().observed(Some(observer));
+    }
+
+    /// The retry budget of the lake's requests, and how many retries they needed so far.
+    pub fn retrier(&self) -> &Retrier {
+        &self.retrier
     }
 
     /// The key of a path relative to the lake (`runs/run_id=r/manifest.json`).

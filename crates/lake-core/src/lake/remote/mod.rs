@@ -4,6 +4,7 @@
 pub(crate) mod commit;
 pub(crate) mod lease;
 pub(crate) mod location;
+pub(crate) mod retried;
 pub(crate) mod sealed_objects;
 pub(crate) mod store;
 

@@ -54,18 +54,28 @@ impl RemoteDir {
     }
 
     async fn inspect_async(&self, rel: &str) -> std::result::Result<Inspected, String> {
-        let key = self.lake.key(&self.rel(rel));
-        let got = self
+        let rel = self.rel(rel);
+        let key = self.lake.key(&rel);
+        let (digest, tail) = self
             .lake
-            .store()
-            .get(&key)
+            .retried("read", &rel, || self.digest(&key))
             .await
+            .map_err(|e| e.message().to_owned())?
             .map_err(|e| e.to_string())?;
-        let mut stream = got.into_stream();
+        let rows = self.footer_rows(&rel, digest.bytes, &tail).await;
+        Ok(Inspected { digest, rows })
+    }
+
+    /// The object streamed once through SHA-256, and its last bytes (the Parquet trailer).
+    async fn digest(
+        &self,
+        key: &object_store::path::Path,
+    ) -> std::result::Result<(FileDigest, Vec<u8>), object_store::Error> {
+        let mut stream = self.lake.store().get(key).await?.into_stream();
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         let mut tail: Vec<u8> = Vec::with_capacity(TRAILER);
-        while let Some(chunk) = stream.try_next().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = stream.try_next().await? {
             hasher.update(&chunk);
             bytes += chunk.len() as u64;
             tail.extend_from_slice(&chunk[chunk.len().saturating_sub(TRAILER)..]);
@@ -76,13 +86,12 @@ impl RemoteDir {
             bytes,
             sha256: hex::encode(hasher.finalize()),
         };
-        let rows = self.footer_rows(&key, bytes, &tail).await;
-        Ok(Inspected { digest, rows })
+        Ok((digest, tail))
     }
 
     async fn footer_rows(
         &self,
-        key: &object_store::path::Path,
+        rel: &str,
         size: u64,
         tail: &[u8],
     ) -> std::result::Result<u64, String> {
@@ -94,11 +103,13 @@ impl RemoteDir {
         let start = end
             .checked_sub(footer)
             .ok_or("the footer is longer than the file")?;
+        let key = self.lake.key(rel);
+        let store = self.lake.store();
         let raw = self
             .lake
-            .store()
-            .get_range(key, start..end)
+            .retried("read", rel, || store.get_range(&key, start..end))
             .await
+            .map_err(|e| e.message().to_owned())?
             .map_err(|e| e.to_string())?;
         let meta = ParquetMetaDataReader::decode_metadata(&raw).map_err(|e| e.to_string())?;
         u64::try_from(meta.file_metadata().num_rows()).map_err(|e| e.to_string())
@@ -112,9 +123,8 @@ impl SealedFiles for RemoteDir {
 
     fn read_manifest(&self, name: &str) -> Result<ManifestRead> {
         let rel = self.rel(name);
-        let key = self.lake.key(&rel);
-        match block_on(async { self.lake.store().get(&key).await?.bytes().await }) {
-            Ok(bytes) => Ok(parse_manifest(&bytes)),
+        match block_on(self.lake.read_back(&rel))? {
+            Ok((_, bytes)) => Ok(parse_manifest(&bytes)),
             Err(e @ object_store::Error::NotFound { .. }) => Ok(Err(ManifestError::Missing(
                 format!("no object {}: {e}", self.lake.url(&rel)),
             ))),
@@ -139,8 +149,11 @@ impl RemoteDir {
     /// One listing of the directory: every object a reader sees, sorted.
     fn objects(&self) -> Result<Vec<Listed>> {
         let prefix = self.lake.key(&self.rel_dir);
-        let listed: Vec<_> = block_on(self.lake.store().list(Some(&prefix)).try_collect())
-            .map_err(|e| store_error("list", &self.lake.url(&self.rel_dir), &e))?;
+        let store = self.lake.store();
+        let listed: Vec<_> = block_on(self.lake.retried("list", &self.rel_dir, || {
+            store.list(Some(&prefix)).try_collect::<Vec<_>>()
+        }))?
+        .map_err(|e| store_error("list", &self.lake.url(&self.rel_dir), &e))?;
         let mut out: Vec<Listed> = listed
             .into_iter()
             .filter_map(|meta| {

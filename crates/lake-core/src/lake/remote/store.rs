@@ -1,5 +1,6 @@
 //! Opening an S3 store from the standard AWS environment, and turning its failures into coded lake errors
-//! that say what to check (never a credential: object_store's messages carry none, and we add none).
+//! that say what to check (never a credential: object_store's messages carry none, and we add none) and
+//! whether asking again may help.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -9,10 +10,13 @@ use object_store::client::{HttpError, HttpErrorKind};
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 use serde::Deserialize;
 
-use crate::error::{ErrorCode, LakeError, Result};
+use crate::config::facts::FACTS;
+use crate::error::{ErrorCode, LakeError, Result, Transient};
+use crate::task::retry::RetryPolicy;
 
-/// How long a request is retried before its failure is reported: long enough for a server's brief
-/// hiccup, short enough that a wrong endpoint is reported within a minute.
+/// The client's own retries of one HTTP request (5xx, throttling, a connection that failed before the
+/// request went out), within this time: the fast, inner loop. Around it, `RemoteLake::retried` asks again,
+/// within the user's `object_store.retries` budget, what the client does not (docs/lake-format.md, "Retries").
 const RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_RETRIES: usize = 3;
 
@@ -39,6 +43,46 @@ pub struct ObjectStoreConfig {
     /// `AWS_SESSION_TOKEN`; never written to any output, log or error.
     #[serde(default)]
     pub session_token: Option<String>,
+    /// Retries of one request to the store after a transient failure (`AWS_MAX_ATTEMPTS` minus one);
+    /// `clickhouse.retries`' default and range.
+    #[serde(default)]
+    pub retries: Option<u64>,
+    /// The most seconds one request spends waiting between its retries; `clickhouse.retry_max_wait`'s default
+    /// and range.
+    #[serde(default)]
+    pub retry_max_wait: Option<u64>,
+}
+
+impl ObjectStoreConfig {
+    /// The retry budget: the block's fields, else `AWS_MAX_ATTEMPTS` (attempts, as the AWS SDKs count them),
+    /// else the defaults ClickHouse requests have.
+    pub(crate) fn retry_policy(&self) -> Result<RetryPolicy> {
+        let from_env = || -> Result<Option<u64>> {
+            let Ok(text) = std::env::var("AWS_MAX_ATTEMPTS") else {
+                return Ok(None);
+            };
+            match text.trim().parse::<u64>() {
+                Ok(n) if n >= 1 => Ok(Some(n - 1)),
+                _ => Err(LakeError::invalid_config(format!(
+                    "invalid AWS_MAX_ATTEMPTS {text:?}: give a whole number of attempts, 1 or more"
+                ))),
+            }
+        };
+        let retries = match self.retries {
+            Some(n) => n,
+            None => from_env()?.unwrap_or(FACTS.retries.default),
+        };
+        let retries = FACTS.retries.check("object_store.retries", retries)?;
+        let max_wait = FACTS.retry_max_wait.check(
+            "object_store.retry_max_wait",
+            self.retry_max_wait.unwrap_or(FACTS.retry_max_wait.default),
+        )?;
+        Ok(RetryPolicy {
+            block: "object_store",
+            retries: u32::try_from(retries).unwrap_or(u32::MAX),
+            max_wait: Duration::from_secs(max_wait),
+        })
+    }
 }
 
 impl std::fmt::Debug for ObjectStoreConfig {
@@ -51,6 +95,8 @@ impl std::fmt::Debug for ObjectStoreConfig {
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &hidden(&self.secret_access_key))
             .field("session_token", &hidden(&self.session_token))
+            .field("retries", &self.retries)
+            .field("retry_max_wait", &self.retry_max_wait)
             .finish()
     }
 }
@@ -108,8 +154,48 @@ fn install_crypto_provider() {
     });
 }
 
-/// A coded error for a failed `what` (e.g. "upload") on `url`.
+/// A coded error for a failed `what` (e.g. "upload") on `url`, marked transient when asking again may help.
 pub fn store_error(what: &str, url: &str, err: &object_store::Error) -> LakeError {
+    let coded = coded_error(what, url, err);
+    match transient_kind(err) {
+        Some(kind) => LakeError::transient(kind, coded.code(), coded.message()),
+        None => coded,
+    }
+}
+
+/// Why the same request may pass next time: the store could not be reached, the connection broke or timed
+/// out, or it answered with a server error or "slow down" (also inside a 200, as S3 sometimes does).
+/// Everything else (refused credentials, a missing bucket, a bad request) would fail again.
+fn transient_kind(err: &object_store::Error) -> Option<Transient> {
+    if let Some(kind) = http_kind(err) {
+        return match kind {
+            HttpErrorKind::Connect => Some(Transient::Unreachable),
+            HttpErrorKind::Request | HttpErrorKind::Interrupted => Some(Transient::ConnectionLost),
+            HttpErrorKind::Timeout => Some(Transient::Silent),
+            _ => None,
+        };
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if let Some(rest) = text.strip_prefix("Server returned non-2xx status code: ") {
+            let status: u16 = rest.get(..3)?.parse().ok()?;
+            return match status {
+                429 | 503 => Some(Transient::Busy),
+                408 => Some(Transient::Silent),
+                500..=599 => Some(Transient::Gateway),
+                _ => None,
+            };
+        }
+        if text.starts_with("Server returned error response: ") {
+            return Some(Transient::Busy);
+        }
+        source = e.source();
+    }
+    None
+}
+
+fn coded_error(what: &str, url: &str, err: &object_store::Error) -> LakeError {
     use object_store::Error as E;
     let detail = err.to_string();
     match err {
@@ -201,6 +287,67 @@ mod tests {
         assert!(err.message().contains("bucket does not exist"), "{err}");
         let err = store_error("list", "s3://b", &generic("500 Internal Server Error"));
         assert_eq!(err.code(), ErrorCode::ObjectStore);
+    }
+
+    #[test]
+    fn what_may_pass_next_time_is_marked_transient() {
+        let http = |kind| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(HttpError::new(kind, std::io::Error::other("x"))),
+        };
+        let cases = [
+            (http(HttpErrorKind::Connect), Some(Transient::Unreachable)),
+            (http(HttpErrorKind::Interrupted), Some(Transient::ConnectionLost)),
+            (http(HttpErrorKind::Request), Some(Transient::ConnectionLost)),
+            (http(HttpErrorKind::Timeout), Some(Transient::Silent)),
+            (http(HttpErrorKind::Decode), None),
+            (
+                generic("Server returned non-2xx status code: 503 Service Unavailable: <Code>SlowDown</Code>"),
+                Some(Transient::Busy),
+            ),
+            (
+                generic("Server returned non-2xx status code: 500 Internal Server Error: "),
+                Some(Transient::Gateway),
+            ),
+            (
+                generic("Server returned error response: <Error><Code>InternalError</Code></Error>"),
+                Some(Transient::Busy),
+            ),
+            (
+                generic("Server returned non-2xx status code: 400 Bad Request: "),
+                None,
+            ),
+            (generic("<Code>NoSuchBucket</Code>"), None),
+        ];
+        for (err, kind) in cases {
+            let coded = store_error("upload", "s3://b/k", &err);
+            assert_eq!(coded.transient_kind(), kind, "{err}");
+        }
+        let down = store_error("upload", "s3://b/k", &http(HttpErrorKind::Connect));
+        assert_eq!(down.code(), ErrorCode::ObjectStoreUnreachable);
+    }
+
+    #[test]
+    fn the_retry_budget_comes_from_the_block_else_aws_max_attempts() {
+        let block = ObjectStoreConfig {
+            retries: Some(7),
+            retry_max_wait: Some(30),
+            ..Default::default()
+        };
+        let policy = block.retry_policy().unwrap();
+        assert_eq!((policy.retries, policy.max_wait.as_secs()), (7, 30));
+        let policy = ObjectStoreConfig::default().retry_policy().unwrap();
+        let expected = match std::env::var("AWS_MAX_ATTEMPTS") {
+            Ok(n) => n.parse::<u32>().unwrap() - 1,
+            Err(_) => FACTS.retries.default as u32,
+        };
+        assert_eq!(policy.retries, expected);
+        let too_many = ObjectStoreConfig {
+            retries: Some(1000),
+            ..Default::default()
+        };
+        let err = too_many.retry_policy().unwrap_err();
+        assert!(err.message().contains("object_store.retries"), "{err}");
     }
 
     #[test]

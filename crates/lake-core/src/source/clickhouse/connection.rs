@@ -6,12 +6,12 @@ use serde::Deserialize;
 
 use super::http_client::http_client;
 use super::native::DecodeError;
-use super::retry::{Retrier, RetryObserver, RetryPolicy};
 use super::server_error::{client_error, exception_error};
 use super::tls;
 use crate::config::facts::{defaults, FACTS};
 use crate::error::{ErrorCode, LakeError, Result, Transient};
 use crate::task::cancel::CancelFlag;
+use crate::task::retry::{Retrier, RetryObserver, RetryPolicy};
 
 /// How to reach the candle table over ClickHouse's HTTP interface.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -150,6 +150,7 @@ impl Connection {
             .retry_max_wait
             .check("clickhouse.retry_max_wait", config.retry_max_wait)?;
         let retrier = Retrier::new(RetryPolicy {
+            block: "clickhouse",
             retries: retries as u32,
             max_wait: Duration::from_secs(max_wait),
         });

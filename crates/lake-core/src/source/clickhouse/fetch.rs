@@ -30,9 +30,9 @@ use super::connection::Connection;
 use super::day_mints::mints_in_range;
 use super::native::{CandleDecoder, Expected};
 use super::read_order::ReadOrder;
-use super::retry::RetryObserver;
 use super::sql::{mints_query, query_chunks, range_query, seconds_range};
 use super::table_schema::TableSchema;
+use crate::task::retry::RetryObserver;
 
 /// A boxed fetch step.
 type BoxedFetch<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>>;

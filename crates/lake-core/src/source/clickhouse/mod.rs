@@ -7,14 +7,13 @@ pub(crate) mod fingerprint;
 pub(crate) mod http_client;
 pub(crate) mod native;
 pub(crate) mod read_order;
-pub(crate) mod retry;
 pub(crate) mod server_error;
 pub(crate) mod sql;
 pub(crate) mod table_schema;
 pub(crate) mod tls;
 
+pub use crate::task::retry::{RetryNotice, RetryObserver};
 pub use connection::{ClickHouseConfig, Connection, ServerInfo};
 pub use fetch::CandleSource;
 pub use read_order::ReadOrder;
-pub use retry::{RetryNotice, RetryObserver};
 pub use table_schema::load_table_schema;

@@ -1,11 +1,13 @@
-//! Asking ClickHouse again after a transient failure, within the user's budget.
+//! Asking a server again after a transient failure, within the user's budget.
 //!
-//! One policy for every request the exporter makes (the table check, mint discovery, fingerprints, every fetch
-//! query): exponential backoff with jitter, at most `clickhouse.retries` retries of one request and at most
-//! `clickhouse.retry_max_wait` seconds of waiting for it, each wait ended at once by a cancellation. A request
-//! that made progress before it failed (whole mints arrived) starts a fresh budget for what is left, so a long
-//! export survives faults spread over its hours. What counts as transient is decided where the errors are made
-//! (`server_error`, `Connection::timeout_error`) and listed in docs/lake-format.md, "Retries".
+//! One policy for every request the exporter makes, to ClickHouse (the table check, mint discovery,
+//! fingerprints, every fetch query) and to an object store (leases, listings, uploads, the commit): exponential
+//! backoff with jitter, at most `<server>.retries` retries of one request and at most `<server>.retry_max_wait`
+//! seconds of waiting for it, each wait ended at once by a cancellation. A request that made progress before it
+//! failed (whole mints arrived) starts a fresh budget for what is left, so a long export survives faults spread
+//! over its hours. What counts as transient is decided where the errors are made (ClickHouse's `server_error`
+//! and `Connection::timeout_error`, the object store's `store_error`) and listed in docs/lake-format.md,
+//! "Retries".
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +27,9 @@ const CANCEL_POLL: Duration = Duration::from_millis(50);
 /// How much retrying one request may cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// The config block whose `retries` and `retry_max_wait` set this budget (`clickhouse`, `object_store`),
+    /// named when the budget runs out.
+    pub block: &'static str,
     /// Retries after the first attempt; 0 fails at the first transient failure.
     pub retries: u32,
     /// The most time spent waiting between the attempts of one request.
@@ -34,6 +39,8 @@ pub struct RetryPolicy {
 /// One retry, as the export reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryNotice {
+    /// Which server: the budget's config block, `clickhouse` or `object_store`.
+    pub server: &'static str,
     /// What failed.
     pub cause: Transient,
     /// Which retry of the request this is, from 1.
@@ -120,12 +127,13 @@ impl Attempts<'_> {
             return Err(LakeError::new(
                 err.code(),
                 format!(
-                    "{}; gave up after {} attempts over {:.1} s (clickhouse.retries {}, clickhouse.retry_max_wait {} s)",
+                    "{}; gave up after {} attempts over {:.1} s ({block}.retries {}, {block}.retry_max_wait {} s)",
                     err.message(),
                     self.retries_used + 1,
                     self.started.elapsed().as_secs_f64(),
                     policy.retries,
-                    policy.max_wait.as_secs()
+                    policy.max_wait.as_secs(),
+                    block = policy.block,
                 ),
             ));
         }
@@ -134,6 +142,7 @@ impl Attempts<'_> {
         self.retrier.count.fetch_add(1, Ordering::Relaxed);
         if let Some(observer) = &self.retrier.observer {
             observer(RetryNotice {
+                server: policy.block,
                 cause,
                 retry: self.retries_used,
                 retries: policy.retries,
@@ -203,6 +212,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let retrier = Retrier::new(RetryPolicy {
+            block: "clickhouse",
             retries: 3,
             max_wait: Duration::from_secs(600),
         })
@@ -232,6 +242,7 @@ mod tests {
     async fn what_cannot_succeed_and_a_zero_budget_fail_at_once() {
         let cancel = CancelFlag::new();
         let retrier = Retrier::new(RetryPolicy {
+            block: "clickhouse",
             retries: 5,
             max_wait: Duration::from_secs(60),
         });
@@ -241,6 +252,7 @@ mod tests {
             Err(auth)
         );
         let fail_fast = Retrier::new(RetryPolicy {
+            block: "clickhouse",
             retries: 0,
             max_wait: Duration::from_secs(60),
         });
@@ -255,6 +267,7 @@ mod tests {
     async fn the_wait_budget_and_progress_bound_and_renew_it() {
         let cancel = CancelFlag::new();
         let retrier = Retrier::new(RetryPolicy {
+            block: "clickhouse",
             retries: 100,
             max_wait: Duration::from_secs(2),
         });
@@ -278,6 +291,7 @@ mod tests {
     async fn a_cancellation_ends_the_wait_at_once() {
         let cancel = CancelFlag::new();
         let retrier = Retrier::new(RetryPolicy {
+            block: "clickhouse",
             retries: 10,
             max_wait: Duration::from_secs(3600),
         });
