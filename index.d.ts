@@ -205,6 +205,13 @@ export interface LakeCorpusExportConfig {
   mint_filter?: Array<string>
   /** Only these buckets, e.g. `00-3f`: one machine's shard of a multi-machine export (all when absent). */
   buckets?: string
+  /** `K/N`: the K-th (from 0) of N near-equal bucket ranges, instead of `buckets`. */
+  shard?: string
+  /**
+   * `N`: one of N shards, which one read from `JOB_COMPLETION_INDEX` (Kubernetes Indexed Job) or
+   * `AWS_BATCH_JOB_ARRAY_INDEX` (AWS Batch array job); instead of `buckets` and `shard`.
+   */
+  shards?: number
   /** Re-export days that are already sealed and intact. */
   overwrite?: boolean
   /**

@@ -116,16 +116,26 @@ describe.runIf(s3Suite())('a lake in an object store', () => {
     }
   });
 
-  it('the README multi-machine corpus: four shards on four "machines" at once, no shared file system', async () => {
+  it('the README multi-machine corpus: a Job of four (two Kubernetes-indexed, two AWS Batch array children) at once, no shared file system', async () => {
     const root = s3.fresh('shards');
-    const shardArgs = (buckets: string) => [
+    const shardArgs = [
       'lake', 'export-corpus', '--interval', '1m', '--date-from', '2021-01-01', '--date-to', '2021-01-03',
-      '--data-root', root, '--buckets', buckets,
+      '--data-root', root, '--shards', '4', '--format', 'json',
     ];
-    // Each "machine" has its own work directory; they meet only in the bucket.
-    const runs = ['00-3f', '40-7f', '80-bf', 'c0-ff'].map((b) => startQuantbot(shardArgs(b), { ...cliEnv, TMPDIR: tempDir(`machine-${b}`) }));
+    // Each "machine" has its own work directory and learns its index from its batch engine; they meet only in the bucket.
+    const index = (k: number): Record<string, string> => (k % 2 ? { AWS_BATCH_JOB_ARRAY_INDEX: String(k) } : { JOB_COMPLETION_INDEX: String(k) });
+    const runs = [0, 1, 2, 3].map((k) => startQuantbot(shardArgs, { ...cliEnv, ...index(k), TMPDIR: tempDir(`machine-${k}`) }));
     const exits = await Promise.all(runs.map((r) => r.done));
     for (const e of exits) expect(e.code, e.stderr).toBe(0);
+    // Each wrote its own quarter: the shard manifests are named by the ranges 0/4 … 3/4 map to.
+    const day = s3.list(`${root}/lake/corpus/ohlcv/interval=1m/date=2021-01-01`).filter((p) => p.startsWith('manifest.buckets-'));
+    expect(day.sort()).toEqual(['00-3f', '40-7f', '80-bf', 'c0-ff'].map((b) => `manifest.buckets-${b}.json`));
+    const noIndex = quantbot(shardArgs, cliEnv);
+    expect(noIndex.code).toBe(2);
+    expect(noIndex.stderr).toContain('JOB_COMPLETION_INDEX');
+    const twoWays = quantbot([...shardArgs.slice(0, -4), '--shard', '1/4', '--buckets', '40-7f'], cliEnv);
+    expect(twoWays.code).toBe(2);
+    expect(twoWays.stderr).toContain('one of buckets, shard and shards');
     const one = await exportCorpus({ data_root: tempDir('one-machine'), interval: '1m', date_from: '2021-01-01', date_to: '2021-01-03', clickhouse: connection(db, 'ohlcv_candles') });
     const sharded = filesUnder(await s3.local(`${root}/lake/corpus/ohlcv/interval=1m`));
     const single = filesUnder(one.corpus_dir);

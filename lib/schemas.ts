@@ -188,10 +188,18 @@ export const LakeCorpusExportConfigSchema = z.strictObject({
     .string()
     .regex(/^[0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2})?$/, 'two-digit hex bounds like "00-3f" (inclusive)')
     .optional(),
+  shard: z
+    .string()
+    .regex(/^\d+\/\d+$/, 'K/N: the K-th (from 0) of N shards, e.g. 0/4')
+    .optional(),
+  shards: z.number().int().min(1).max(256).optional(),
   overwrite: z.boolean().default(false),
   concurrency: whole(F.concurrency),
   clickhouse: ClickHouseConnectionSchema,
   object_store: ObjectStoreSchema.optional(),
+}).refine((c) => [c.buckets, c.shard, c.shards].filter((v) => v !== undefined).length <= 1, {
+  message: 'give one of buckets, shard and shards: each picks this process\'s buckets',
+  path: ['shard'],
 });
 
 /** What callers pass to a corpus export. */

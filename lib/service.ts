@@ -71,7 +71,7 @@ export class LakeExporterService {
   /** Validates `config`, exports the corpus day by day and returns the validated result. */
   async exportCorpus(config: LakeCorpusExportConfigInput, options: ExportCallOptions = {}): Promise<LakeCorpusExportResult> {
     return this.run('corpus export', LakeCorpusExportConfigSchema, LakeCorpusExportResultSchema, config, (cfg) => ({
-      fields: { interval: cfg.interval, date_from: cfg.date_from, date_to: cfg.date_to, buckets: cfg.buckets ?? '00-ff' },
+      fields: { interval: cfg.interval, date_from: cfg.date_from, date_to: cfg.date_to, buckets: cfg.buckets ?? cfg.shard ?? (cfg.shards ? `one of ${cfg.shards}` : '00-ff') },
       call: () => this.native.exportCorpus(cfg, options),
       summary: (r) => ({ days: r.days.length, rows_fetched: r.rows_fetched, retries: r.retries, duration_ms: r.duration_ms }),
     }));
@@ -81,7 +81,7 @@ export class LakeExporterService {
    * the server's fingerprints, writing nothing. Takes the corpus export's config (export-only fields are ignored). */
   async corpusStatus(config: LakeCorpusExportConfigInput): Promise<LakeCorpusStatus> {
     return this.run('corpus status', LakeCorpusExportConfigSchema, LakeCorpusStatusSchema, config, (cfg) => ({
-      fields: { interval: cfg.interval, date_from: cfg.date_from, date_to: cfg.date_to, buckets: cfg.buckets ?? '00-ff' },
+      fields: { interval: cfg.interval, date_from: cfg.date_from, date_to: cfg.date_to, buckets: cfg.buckets ?? cfg.shard ?? (cfg.shards ? `one of ${cfg.shards}` : '00-ff') },
       call: () => this.native.corpusStatus(cfg),
       summary: (r) => {
         const counts: Record<string, number> = {};

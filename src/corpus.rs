@@ -38,6 +38,11 @@ pub struct LakeCorpusExportConfig {
     pub mint_filter: Option<Vec<String>>,
     /// Only these buckets, e.g. `00-3f`: one machine's shard of a multi-machine export (all when absent).
     pub buckets: Option<String>,
+    /// `K/N`: the K-th (from 0) of N near-equal bucket ranges, instead of `buckets`.
+    pub shard: Option<String>,
+    /// `N`: one of N shards, which one read from `JOB_COMPLETION_INDEX` (Kubernetes Indexed Job) or
+    /// `AWS_BATCH_JOB_ARRAY_INDEX` (AWS Batch array job); instead of `buckets` and `shard`.
+    pub shards: Option<u32>,
     /// Re-export days that are already sealed and intact.
     pub overwrite: Option<bool>,
     /// ClickHouse queries in flight at once. More lets a server with cores to spare answer

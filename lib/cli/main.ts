@@ -118,6 +118,8 @@ interface CorpusFlags extends ConnectionFlags {
   targetFileMb?: number;
   mints?: string;
   buckets?: string;
+  shard?: string;
+  shards?: number;
   overwrite?: boolean;
   format: Format;
   concurrency?: number;
@@ -144,6 +146,8 @@ function corpusConfig(command: string, flags: CorpusFlags, env: NodeJS.ProcessEn
     target_file_mb: flags.targetFileMb,
     mint_filter: flags.mints ? readMints(flags.mints) : undefined,
     buckets: flags.buckets,
+    shard: flags.shard,
+    shards: flags.shards,
     overwrite: flags.overwrite,
     concurrency: flags.concurrency,
     clickhouse: connectionOf(env, flags),
@@ -269,6 +273,8 @@ Exit codes: 0 success, 1 export or verification failure, 2 usage error (a flag o
   withServerOptions(withOutputOptions(exportCorpus))
     .option('--mints <file>', 'only the mints listed in this file, one per line')
     .option('--buckets <range>', 'only these buckets, e.g. 00-3f: this machine\'s shard of a multi-machine export')
+    .option('--shard <K/N>', 'the K-th (from 0) of N near-equal bucket ranges, e.g. 0/4 (instead of --buckets)')
+    .option('--shards <N>', 'one of N shards, the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job)', wholeInt('--shards'))
     .option('--overwrite', 're-export days that are already sealed and intact')
     .exitOverride()
     .action(async (flags: CorpusFlags) => {
@@ -287,7 +293,9 @@ Exit codes: 0 success, 1 export or verification failure, 2 usage error (a flag o
     .option('--data-root <dir>', 'directory holding lake/, or s3://bucket/prefix (credentials from AWS_* variables)', 'data')
     .option('--chain <chain>', dflt('chain', F.chain))
     .option('--mints <file>', 'the mint filter the corpus was exported with, one per line')
-    .option('--buckets <range>', 'the bucket range (shard) to check, e.g. 00-3f');
+    .option('--buckets <range>', 'the bucket range (shard) to check, e.g. 00-3f')
+    .option('--shard <K/N>', 'the shard to check: the K-th (from 0) of N bucket ranges')
+    .option('--shards <N>', 'the shard to check: one of N, the index from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX', wholeInt('--shards'));
   withServerOptions(corpusStatus)
     .exitOverride()
     .action(async (flags: CorpusFlags) => {

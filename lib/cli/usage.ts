@@ -32,6 +32,8 @@ const FLAG_OF: Record<string, string> = {
   date_to: '--date-to',
   mint_filter: '--mints',
   buckets: '--buckets',
+  shard: '--shard',
+  shards: '--shards',
   'clickhouse.host': 'the host of --clickhouse-url (CLICKHOUSE_HOST)',
   'clickhouse.port': 'the port of --clickhouse-url (CLICKHOUSE_PORT)',
   'clickhouse.database': 'the database of --clickhouse-url (CLICKHOUSE_DATABASE)',

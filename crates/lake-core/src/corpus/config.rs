@@ -15,6 +15,7 @@ use crate::source::clickhouse::ClickHouseConfig;
 use crate::spec::alert::MAX_MINT_BYTES;
 use crate::spec::bucket_range::BucketRange;
 use crate::spec::interval::Interval;
+use crate::spec::shard::{parse_shard, shard_from_env};
 use crate::writer::settings::CompressionKind;
 
 /// The corpus config as callers send it (snake_case).
@@ -44,6 +45,13 @@ pub struct CorpusConfig {
     /// Only these buckets, e.g. `00-3f` (all when absent): one shard of a multi-machine export.
     #[serde(default)]
     pub buckets: Option<String>,
+    /// `K/N`: the K-th (from 0) of N near-equal bucket ranges, instead of `buckets`.
+    #[serde(default)]
+    pub shard: Option<String>,
+    /// `N`: one of N shards, which one read from `JOB_COMPLETION_INDEX` (Kubernetes Indexed Job) or
+    /// `AWS_BATCH_JOB_ARRAY_INDEX` (AWS Batch array job); instead of `buckets` and `shard`.
+    #[serde(default)]
+    pub shards: Option<u32>,
     /// Re-export days that are already sealed and intact.
     #[serde(default)]
     pub overwrite: bool,
@@ -96,6 +104,23 @@ pub fn parse_date(name: &str, s: &str) -> Result<NaiveDate> {
         })
 }
 
+/// The buckets of this process: `buckets`, `shard` or `shards` (at most one of them), else all.
+fn selected_buckets(
+    buckets: Option<&str>,
+    shard: Option<&str>,
+    shards: Option<u32>,
+) -> Result<BucketRange> {
+    match (buckets, shard, shards) {
+        (None, None, None) => Ok(BucketRange::ALL),
+        (Some(b), None, None) => BucketRange::parse(b),
+        (None, Some(k_of_n), None) => parse_shard(k_of_n),
+        (None, None, Some(n)) => shard_from_env(n, |name| std::env::var(name).ok()),
+        _ => Err(LakeError::invalid_config(
+            "give one of buckets, shard and shards: each picks this process's buckets",
+        )),
+    }
+}
+
 impl CorpusConfig {
     /// Parses the wire JSON; errors name the field.
     pub fn from_json(value: serde_json::Value) -> Result<Self> {
@@ -146,10 +171,7 @@ impl CorpusConfig {
             compression: CompressionKind::parse(&self.compression)?,
             target_file_bytes: target_mb << 20,
             mint_filter,
-            buckets: match &self.buckets {
-                Some(b) => BucketRange::parse(b)?,
-                None => BucketRange::ALL,
-            },
+            buckets: selected_buckets(self.buckets.as_deref(), self.shard.as_deref(), self.shards)?,
             overwrite: self.overwrite,
             concurrency: concurrency as usize,
             clickhouse: self.clickhouse,
@@ -216,6 +238,8 @@ mod tests {
             ("buckets", json!("zz"), "buckets"),
             ("mint_filter", json!([]), "mint_filter"),
             ("mint_filter", json!([""]), "mint_filter"),
+            ("shard", json!("4/4"), "shard"),
+            ("shards", json!(0), "shard count"),
         ] {
             let mut c = base();
             c[field] = value;
@@ -225,5 +249,24 @@ mod tests {
             assert_eq!(err.code(), ErrorCode::InvalidConfig);
             assert!(err.message().contains(needle), "{field}: {err}");
         }
+    }
+
+    #[test]
+    fn a_shard_is_a_bucket_range_and_only_one_way_to_pick_it_is_given() {
+        let mut c = base();
+        c["shard"] = json!("1/4");
+        let s = CorpusConfig::from_json(c.clone())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(s.buckets.label(), "40-7f");
+        c["buckets"] = json!("00-3f");
+        let err = CorpusConfig::from_json(c)
+            .and_then(CorpusConfig::validate)
+            .unwrap_err();
+        assert!(
+            err.message().contains("one of buckets, shard and shards"),
+            "{err}"
+        );
     }
 }

@@ -8,4 +8,5 @@ pub(crate) mod coverage;
 pub(crate) mod fetch_plan;
 pub(crate) mod interval;
 pub(crate) mod mint_bucket;
+pub(crate) mod shard;
 pub(crate) mod window;
