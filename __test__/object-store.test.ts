@@ -239,6 +239,34 @@ describe.runIf(s3Suite())('a lake in an object store', () => {
     expect(totals.slowDown * totals.serverError * totals.resetBefore * totals.resetAfter, JSON.stringify(totals)).toBeGreaterThan(0);
   });
 
+  it('a corpus uploads its days behind the export: a day whose upload fails fails the export, the days before it stay sealed', async () => {
+    const aws = awsEnv();
+    // Every upload into day 3 is refused (403): not transient, so the export fails on it.
+    const proxy = await startS3FaultProxy(aws.AWS_ENDPOINT_URL!, {
+      seed: 3,
+      refuse: ({ method, url }) => (method === 'PUT' && url.includes('/date=2021-01-03/') ? { status: 403, code: 'AccessDenied' } : undefined),
+    });
+    try {
+      const root = s3.fresh('upload-fails');
+      const err = await rejection(exportCorpus({
+        data_root: root, interval: '1m', date_from: '2021-01-01', date_to: '2021-01-05', clickhouse: connection(db, 'ohlcv_candles'),
+        object_store: { endpoint: proxy.url },
+      }));
+      expect(err.code).toBe('OBJECT_STORE_AUTH');
+      expect(err.message).toContain('date=2021-01-03');
+      const corpus = `${root}/lake/corpus/ohlcv/interval=1m`;
+      for (const day of ['2021-01-01', '2021-01-02']) {
+        expect((await verifyLakeDir(`${corpus}/date=${day}`)).ok, day).toBe(true);
+      }
+      // Day 3 was never committed, and day 4 (queued behind it) was dropped unpublished.
+      const listed = s3.list(corpus);
+      expect(listed.filter((p) => p.endsWith('manifest.json')).sort()).toEqual(['date=2021-01-01/manifest.json', 'date=2021-01-02/manifest.json']);
+      expect(listed.some((p) => p.startsWith('date=2021-01-04/'))).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a conditional write whose answer is lost is recognised as its own: the lease taken and confirmed, the manifest committed', async () => {
     const aws = awsEnv();
     const proxy = await startS3FaultProxy(aws.AWS_ENDPOINT_URL!, {

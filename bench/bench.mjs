@@ -2,7 +2,7 @@
 // (server and client sharing both cores; server on CPU 0 and every client on CPU 1, as on two machines), the
 // server's own cost per query, writer speed, size and memory; `--scale` runs the large-table run instead.
 // Needs CLICKHOUSE_URL / CLICKHOUSE_PID (scripts/bench.sh starts a throwaway server) and the release addon.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -21,6 +21,7 @@ const TOKENS = Number(opt('--tokens', '5000'));
 const RUNS = Number(opt('--runs', SCALE ? '1' : '3'));
 const MODES = args.includes('--pin') ? ['pinned'] : args.includes('--no-pin') ? ['shared'] : ['shared', 'pinned'];
 const OUT = opt('--out', 'BENCHMARKS.md');
+const LINK_MBPS = Number(opt('--link-mbps', '20'));
 const PER_TOKEN = Math.ceil(ROWS / TOKENS);
 const T0 = 1735689600; // 2025-01-01
 const url = new URL(process.env.CLICKHOUSE_URL);
@@ -125,9 +126,9 @@ function failsUnderLimit(name) {
   return execFileSync(cmd, argv, { encoding: 'utf8' }).trim() !== '200';
 }
 
-function child(kind, config) {
+function child(kind, config, env = {}) {
   const [cmd, argv] = client(process.execPath, [join(import.meta.dirname, 'export-child.mjs'), kind, JSON.stringify(config)]);
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`${kind} export failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1));
 }
@@ -359,9 +360,11 @@ function treeBytes(dir) {
 }
 
 /**
- * The same run exported to a local directory and to an S3 server (moto on loopback, started here), alternating,
- * best of RUNS each: what the upload adds. moto is a Python server holding objects in memory on this machine, so
- * the upload rate is moto's, not S3's; the run's bytes, requests and the exporter's memory are the exporter's.
+ * The same exports to a local directory and to an S3 server (moto on loopback, started here) behind a link of
+ * LINK_MBPS (a throttling proxy, bench/throttle-proxy.mjs, as a real network to S3 would be), each day uploaded
+ * after it is exported (serial, `QUANTBOT_LAKE_UPLOAD=serial`) and while the next one is (overlapped, the
+ * default), alternating, best of RUNS each. The run's bytes, requests and the exporter's memory are the
+ * exporter's; the link's rate is the proxy's.
  */
 async function objectStoreRun() {
   const rows = await load();
@@ -372,42 +375,52 @@ async function objectStoreRun() {
       .trim().split('\n').map((l) => l.replace(/^export /, '').split('=')).map(([k, ...v]) => [k, v.join('=')]),
   );
   Object.assign(process.env, s3);
+  const link = spawn(process.execPath, [join(import.meta.dirname, 'throttle-proxy.mjs'), new URL(s3.AWS_ENDPOINT_URL).host, String(LINK_MBPS * 1e6)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const linkPort = await new Promise((res) => link.stdout.once('data', (d) => res(Number(String(d).trim()))));
+  const endpoint = `http://127.0.0.1:${linkPort}`;
+  const kinds = {
+    local: { env: {}, root: (mode, i) => join(work, `os-local-${mode}-${i}`) },
+    serial: { env: { QUANTBOT_LAKE_UPLOAD: 'serial' }, root: (mode, i) => `s3://${s3.S3_TEST_BUCKET}/bench-serial-${mode}-${i}` },
+    overlapped: { env: {}, root: (mode, i) => `s3://${s3.S3_TEST_BUCKET}/bench-overlapped-${mode}-${i}` },
+  };
   const lines = [];
+  const days = Math.ceil((PER_TOKEN * 60) / 86400);
   try {
     for (const mode of MODES) {
       pin(mode === 'pinned');
-      const runs = { local: [], s3: [] };
-      const corpora = { local: [], s3: [] };
-      const days = Math.ceil((PER_TOKEN * 60) / 86400);
+      const runs = { local: [], serial: [], overlapped: [] };
+      const corpora = { local: [], serial: [], overlapped: [] };
       const dateTo = new Date((T0 + days * 86400) * 1000).toISOString().slice(0, 10);
       for (let i = 0; i < RUNS; i++) {
-        for (const kind of ['local', 's3']) {
-          const root = kind === 'local' ? join(work, `os-local-${mode}-${i}`) : `s3://${s3.S3_TEST_BUCKET}/bench-${mode}-${i}`;
+        for (const [kind, { env, root: rootOf }] of Object.entries(kinds)) {
+          const root = rootOf(mode, i);
+          const store = kind === 'local' ? {} : { object_store: { endpoint } };
           log(`${mode}: run slices and corpus to ${kind} (${i + 1}/${RUNS})`);
-          const r = child('run', { data_root: root, run_id: 'bench', interval: '1m', window: `pre${PER_TOKEN - 1}_post0`, alerts_path: alerts, clickhouse: ch });
+          const r = child('run', { data_root: root, run_id: 'bench', interval: '1m', window: `pre${PER_TOKEN - 1}_post0`, alerts_path: alerts, clickhouse: ch, ...store }, env);
           const sealing = (r.phases_ms.done ?? 0) - (r.phases_ms.sealing ?? 0);
           runs[kind].push({ ...r, root, sealing });
-          const c = child('corpus', { data_root: root, interval: '1m', date_from: '2025-01-01', date_to: dateTo, clickhouse: ch });
+          const c = child('corpus', { data_root: root, interval: '1m', date_from: '2025-01-01', date_to: dateTo, clickhouse: ch, ...store }, env);
           corpora[kind].push({ ...c, root });
         }
       }
       pin(false);
-      const label = mode === 'pinned' ? 'pinned (server on CPU 0, exporter on CPU 1)' : 'shared';
-      const [l, o] = [best(runs.local, 'seconds'), best(runs.s3, 'seconds')];
+      const label = mode === 'pinned' ? 'pinned' : 'shared';
+      const [l, s, o] = ['local', 'serial', 'overlapped'].map((k) => best(runs[k], 'seconds'));
       const bytes = treeBytes(join(l.root, 'lake/runs/run_id=bench'));
-      lines.push(`| ${label} | run slices | ${fmt(l.seconds)} s (sealing ${fmt(l.sealing / 1000)} s), ${fmt(l.peak_rss_mb, 0)} MiB | ${fmt(o.seconds)} s (sealing + upload ${fmt(o.sealing / 1000)} s), ${fmt(o.peak_rss_mb, 0)} MiB | ${fmt(bytes / 2 ** 20, 1)} MiB in ${l.files + 2} objects | **${fmt(o.seconds / l.seconds)}x** |`);
-      const [lc, oc] = [best(corpora.local, 'seconds'), best(corpora.s3, 'seconds')];
+      lines.push(`| ${label} | run slices (${fmt(bytes / 2 ** 20, 1)} MiB in ${l.files + 2} objects) | ${fmt(l.seconds)} s, ${fmt(l.peak_rss_mb, 0)} MiB | ${fmt(s.seconds)} s (sealing + upload ${fmt(s.sealing / 1000)} s), ${fmt(s.peak_rss_mb, 0)} MiB | ${fmt(o.seconds)} s, ${fmt(o.peak_rss_mb, 0)} MiB | ${fmt(s.seconds / l.seconds)}x / **${fmt(o.seconds / l.seconds)}x** |`);
+      const [lc, sc, oc] = ['local', 'serial', 'overlapped'].map((k) => best(corpora[k], 'seconds'));
       const corpusBytes = treeBytes(join(lc.root, 'lake/corpus'));
-      lines.push(`| ${label} | corpus, ${days} days | ${fmt(lc.seconds)} s, ${fmt(lc.peak_rss_mb, 0)} MiB | ${fmt(oc.seconds)} s, ${fmt(oc.peak_rss_mb, 0)} MiB | ${fmt(corpusBytes / 2 ** 20, 1)} MiB | **${fmt(oc.seconds / lc.seconds)}x** |`);
+      lines.push(`| ${label} | corpus, ${days} days (${fmt(corpusBytes / 2 ** 20, 1)} MiB) | ${fmt(lc.seconds)} s, ${fmt(lc.peak_rss_mb, 0)} MiB | ${fmt(sc.seconds)} s, ${fmt(sc.peak_rss_mb, 0)} MiB | ${fmt(oc.seconds)} s, ${fmt(oc.peak_rss_mb, 0)} MiB | ${fmt(sc.seconds / lc.seconds)}x / **${fmt(oc.seconds / lc.seconds)}x** |`);
       for (const r of [...runs.local, ...corpora.local]) rmSync(r.root, { recursive: true, force: true });
     }
   } finally {
+    link.kill();
     execFileSync('bash', ['scripts/s3-server.sh', 'stop', s3.S3_TEST_DIR]);
   }
-  const stamp = `Last run: \`npm run bench -- --object-store --rows ${ROWS} --tokens ${TOKENS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 2)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), run slices of every token and the corpus of every day, best of ${RUNS}, local and S3 alternating.`;
+  const stamp = `Last run: \`npm run bench -- --object-store --rows ${ROWS} --tokens ${TOKENS} --link-mbps ${LINK_MBPS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 2)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), run slices of every token and the corpus of every day, best of ${RUNS}, the three kinds alternating; S3 is moto on loopback behind a ${LINK_MBPS} MB/s link (bench/throttle-proxy.mjs).`;
   const text = `${stamp}
 
-| mode | export | to a local directory | to \`s3://\` (moto on loopback) | what is uploaded | S3 / local (time) |
+| mode | export | to a local directory | to \`s3://\`, serial upload | to \`s3://\`, overlapped upload | S3 / local: serial / **overlapped** |
 |---|---|---|---|---|---|
 ${lines.join('\n')}
 

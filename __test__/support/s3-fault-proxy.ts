@@ -24,6 +24,8 @@ export interface S3FaultOptions {
    * condition (`If-None-Match`, `If-Match`, none) that matches.
    */
   loseAnswerOnce?: (req: { method: string; url: string; headers: IncomingMessage['headers'] }) => boolean;
+  /** Requests refused outright with this status and S3 error code (e.g. 403 AccessDenied), every time. */
+  refuse?: (req: { method: string; url: string }) => { status: number; code: string } | undefined;
 }
 
 /** What the proxy did. */
@@ -99,7 +101,12 @@ export async function startS3FaultProxy(upstream: string, options: S3FaultOption
     const condition = req.headers['if-none-match'] !== undefined ? 'create' : req.headers['if-match'] !== undefined ? 'replace' : '';
     const key = `${method} ${url} ${condition}`;
     const onPurpose = options.loseAnswerOnce?.({ method, url, headers: req.headers }) === true && !lostOnce.has(key);
+    const refused = options.refuse?.({ method, url: decodeURIComponent(url) });
     void readBody(req).then(async (body) => {
+      if (refused) {
+        res.writeHead(refused.status, { 'content-type': 'application/xml' }).end(xmlError(refused.code, 'Refused by the test proxy.'));
+        return;
+      }
       if (!onPurpose && r < slowDown) {
         stats.slowDown++;
         res.writeHead(503, { 'content-type': 'application/xml' }).end(xmlError('SlowDown', 'Please reduce your request rate.'));

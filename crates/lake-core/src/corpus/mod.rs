@@ -14,6 +14,7 @@ mod bucket_filter;
 pub(crate) mod config;
 mod day_target;
 mod existing;
+mod publisher;
 mod shards;
 pub(crate) mod status;
 
@@ -49,6 +50,7 @@ use bucket_filter::BucketFilter;
 use config::CorpusSettings;
 use day_target::DayTarget;
 use existing::{fingerprinted, previous_days, Previous};
+use publisher::Publisher;
 
 /// What happened to one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,13 +157,13 @@ struct Export {
     part: PartSettings,
     cancel: CancelFlag,
     progress: Progress,
+    publisher: Publisher,
 }
 
-/// A day written now: its files, what fetching it cost, and whether it has its `manifest.json`.
+/// A day written now (its publish may still be under way): its files and what fetching it cost.
 struct Written {
     files: Vec<WrittenFile>,
     stats: FetchStats,
-    sealed: bool,
 }
 
 impl Export {
@@ -193,6 +195,11 @@ impl Export {
                 interval_s: settings.interval.seconds(),
             },
             cancel: hooks.cancel,
+            publisher: Publisher::new(
+                settings.lake.remote.is_some(),
+                MAX_BATCH_DAYS,
+                progress.clone(),
+            ),
             progress,
             settings,
         })
@@ -260,8 +267,8 @@ impl Export {
     }
 
     /// Exports a run of consecutive days with one query. The first day is written as its rows arrive; the others
-    /// are parked and written after. Each day is sealed before the next is written: a failure keeps the days
-    /// before it.
+    /// are parked and written after. Each day is sealed, and its publish started or queued, before the next is
+    /// written: a failure keeps the days before it.
     async fn export_batch(self: &Arc<Self>, batch: &[NaiveDate]) -> Result<Vec<Written>> {
         self.cancel.check()?;
         self.progress.phase(Phase::Exporting, None);
@@ -356,13 +363,10 @@ impl Export {
             .with_files(files.clone(), stats, now_iso())
             .with_fingerprint(fingerprint);
         let cancel = self.cancel.clone();
-        let sealed = blocking(move || target.seal(&manifest, &cancel)).await?;
-        self.progress.day_done();
-        Ok(Written {
-            files,
-            stats,
-            sealed,
-        })
+        self.publisher
+            .publish(day, move || target.seal(&manifest, &cancel))
+            .await?;
+        Ok(Written { files, stats })
     }
 
     /// Reads a run of days with one query: the first day is written under `first_root` as its rows arrive, the
@@ -522,6 +526,42 @@ fn batch_end(states: &[DayState], i: usize) -> usize {
     end
 }
 
+/// Exports the days `states` leaves to do, batch by batch, adding their fetch counters to `stats`; the last
+/// day's publish may still be under way when this returns.
+async fn export_days(
+    export: &Arc<Export>,
+    states: &mut [DayState],
+    stats: &mut FetchStats,
+) -> Result<()> {
+    let mut i = 0;
+    while i < states.len() {
+        if states[i].outcome.is_some() {
+            i += 1;
+            continue;
+        }
+        let end = batch_end(states, i);
+        let batch: Vec<NaiveDate> = states[i..end].iter().map(|s| s.day).collect();
+        let written = export.export_batch(&batch).await?;
+        for (state, written) in states[i..end].iter_mut().zip(written) {
+            *stats += written.stats;
+            state.outcome = Some(DayOutcome {
+                date: day_label(state.day),
+                status: if state.reason == DayReason::New {
+                    DayStatus::Exported
+                } else {
+                    DayStatus::Redone
+                },
+                reason: state.reason.clone(),
+                dir: export.settings.shown_day(state.day),
+                written: FileTotals::of(&written.files),
+                sealed: false,
+            });
+        }
+        i = end;
+    }
+    Ok(())
+}
+
 /// Exports every day of the settings; a failure on day N keeps days before it published.
 pub async fn export_corpus(
     settings: CorpusSettings,
@@ -534,31 +574,17 @@ pub async fn export_corpus(
     let to_do = states.iter().filter(|s| s.outcome.is_none()).count();
     export.progress.days_planned(to_do as u64);
     export.progress.phase(Phase::Exporting, None);
-    let mut i = 0;
-    while i < states.len() {
-        if states[i].outcome.is_some() {
-            i += 1;
-            continue;
+    let exported = export_days(&export, &mut states, &mut stats).await;
+    // The last day's publish, or the one under way when a later day failed: the days before a failure are kept.
+    let published = export.publisher.finish().await;
+    exported?;
+    published?;
+    for state in &mut states {
+        if let Some(outcome) = &mut state.outcome {
+            if outcome.status != DayStatus::Skipped {
+                outcome.sealed = export.publisher.sealed(state.day);
+            }
         }
-        let end = batch_end(&states, i);
-        let batch: Vec<NaiveDate> = states[i..end].iter().map(|s| s.day).collect();
-        let written = export.export_batch(&batch).await?;
-        for (state, written) in states[i..end].iter_mut().zip(written) {
-            stats += written.stats;
-            state.outcome = Some(DayOutcome {
-                date: day_label(state.day),
-                status: if state.reason == DayReason::New {
-                    DayStatus::Exported
-                } else {
-                    DayStatus::Redone
-                },
-                reason: state.reason.clone(),
-                dir: export.settings.shown_day(state.day),
-                written: FileTotals::of(&written.files),
-                sealed: written.sealed,
-            });
-        }
-        i = end;
     }
     export.progress.phase(Phase::Done, None);
     // Every retry of the export, those of its checks outside the batches too.
