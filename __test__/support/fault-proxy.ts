@@ -2,6 +2,7 @@
  * proxy or a flaky network does: it cuts answers at a byte offset drawn from a seeded generator, refuses
  * connections for a while, and stalls an answer. Everything else passes byte for byte. */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { seededRandom } from './seeded-random.js';
 
 /** What to break. Connections are numbered from 1 in the order they are accepted. */
 export interface FaultPlan {
@@ -26,18 +27,6 @@ export interface FaultStats {
   stalled: number;
 }
 
-/** mulberry32: a small seeded generator, so a failing run can be repeated. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A running proxy: its port, what it did, a way to refuse connections for a while, and `close`. */
 export interface FaultProxy {
   port: number;
@@ -48,7 +37,7 @@ export interface FaultProxy {
 }
 
 export async function startFaultProxy(target: URL, plan: FaultPlan): Promise<FaultProxy> {
-  const random = generator(plan.seed);
+  const random = seededRandom(plan.seed);
   const stats: FaultStats = { connections: 0, requests: 0, cut: 0, stalled: 0 };
   const open = new Set<Socket>();
   const onConnection = (client: Socket) => {

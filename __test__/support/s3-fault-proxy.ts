@@ -7,6 +7,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { seededRandom } from './seeded-random.js';
 
 /** What to inject; shares are of all requests, drawn from one seeded generator in arrival order. */
 export interface S3FaultOptions {
@@ -46,18 +47,6 @@ export interface S3FaultProxy {
   close(): Promise<void>;
 }
 
-/** mulberry32: small, seeded, good enough to spread faults. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const xmlError = (code: string, message: string) =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>`;
 
@@ -86,7 +75,7 @@ function forward(upstream: URL, req: IncomingMessage, body: Buffer): Promise<{ s
 /** Starts the proxy in front of `upstream` (the S3 server's URL). */
 export async function startS3FaultProxy(upstream: string, options: S3FaultOptions): Promise<S3FaultProxy> {
   const target = new URL(upstream);
-  const random = seeded(options.seed);
+  const random = seededRandom(options.seed);
   const stats: S3FaultStats = { requests: 0, slowDown: 0, serverError: 0, resetBefore: 0, resetAfter: 0, lostOnPurpose: [] };
   const lostOnce = new Set<string>();
   const sockets = new Set<Socket>();
