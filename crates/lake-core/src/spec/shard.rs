@@ -43,6 +43,8 @@ pub fn parse_shard(spec: &str) -> Result<BucketRange> {
 
 /// The K-th of `n` shards, K read from the environment `lookup` gives (the process's own in production).
 pub fn shard_from_env(n: u32, lookup: impl Fn(&str) -> Option<String>) -> Result<BucketRange> {
+    // A bad count is reported as such, whatever the environment says.
+    shard_range(0, n)?;
     let mut found: Option<(&str, u32)> = None;
     for name in INDEX_VARIABLES {
         let Some(text) = lookup(name) else { continue };
@@ -116,6 +118,8 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
+        let err = shard_from_env(0, env(&[])).unwrap_err();
+        assert!(err.message().contains("shard count"), "{err}");
         let k8s = shard_from_env(4, env(&[("JOB_COMPLETION_INDEX", "2")])).unwrap();
         assert_eq!(k8s.label(), "80-bf");
         let batch = shard_from_env(4, env(&[("AWS_BATCH_JOB_ARRAY_INDEX", "3")])).unwrap();
