@@ -165,6 +165,11 @@ export interface LakeCorpusDay {
   bytes: number
   /** True once the day has its `manifest.json` (a shard may wait for the others). */
   sealed: boolean
+  /**
+   * Set when a stale day was refreshed in part: only its changed buckets rebuilt, only its changed mints
+   * fetched (docs/lake-format.md, "Refresh"). Absent when the day was exported whole.
+   */
+  refreshed?: LakeCorpusRefresh
 }
 
 /** One day's standing. */
@@ -239,6 +244,16 @@ export interface LakeCorpusExportResult {
   retries: number
   /** Wall time in milliseconds. */
   duration_ms: number
+}
+
+/** What a partial refresh of a stale corpus day did. */
+export interface LakeCorpusRefresh {
+  /** Buckets rebuilt (their source changed). */
+  buckets: number
+  /** Mints fetched again (changed or new); the rebuilt buckets' other mints were copied from the day. */
+  mints: number
+  /** Files of unchanged buckets kept as they were (not rewritten, not uploaded). */
+  files_kept: number
 }
 
 /** What `corpusStatus` reports. */

@@ -136,8 +136,8 @@ describe('quantbot lake CLI', () => {
     const first = quantbot(args, env);
     expect(first.code, first.stderr).toBe(0);
     const [header, ...rows] = first.stdout.trim().split('\n');
-    expect(header).toBe('date,status,reason,sealed,files,rows,bytes,dir,detail');
-    expect(rows.map((r) => r.split(',').slice(0, 4).join(','))).toEqual(['2021-01-01,exported,new,true', '2021-01-02,exported,new,true']);
+    expect(header).toBe('date,status,reason,refreshed,sealed,files,rows,bytes,dir,detail');
+    expect(rows.map((r) => r.split(',').slice(0, 5).join(','))).toEqual(['2021-01-01,exported,new,,true', '2021-01-02,exported,new,,true']);
     const again = quantbot(args.slice(0, -2), env);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/^2021-01-01\s+skipped\s+fresh\s+true/m);

@@ -4,25 +4,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { corpusStatus, exportCorpus, exportRunSlices, type LakeCorpusExportConfig } from '#native';
 import { chQuery, connection } from './support/clickhouse.js';
 import { quantbot } from './support/cli.js';
-import { duck, dlit } from './support/duckdb.js';
 import { rejection } from './support/errors.js';
-import { MINTS, T0, expectedCandles, lit, useCandleFixture, type Candle } from './support/fixture.js';
-import { filesUnder, runConfig, tempDir } from './support/lake.js';
+import { MINTS, T0, expectedCandles, lit, useCandleFixture } from './support/fixture.js';
+import { dayRows, filesUnder, runConfig, tempDir } from './support/lake.js';
 
 const DAY_S = 86_400;
 const DAYS = ['2021-01-01', '2021-01-02', '2021-01-03'];
-
-/** Every candle of one corpus day, read back with DuckDB. */
-async function dayRows(dir: string): Promise<Candle[]> {
-  const rows = await duck(
-    `SELECT mint, epoch_ms(ts) AS ts_ms, open, high, low, close, volume FROM read_parquet(${dlit(`${dir}/mint_bucket=*/*.parquet`)}, ` +
-      `hive_partitioning = false) ORDER BY mint, ts_ms`,
-  );
-  return rows.map((r) => ({
-    mint: String(r.mint), ts_ms: Number(r.ts_ms), open: Number(r.open), high: Number(r.high), low: Number(r.low),
-    close: Number(r.close), volume: Number(r.volume),
-  }));
-}
 
 /** What ClickHouse holds for one whole day, every mint, by plain SQL. */
 const expectedDay = (db: string, day: number) =>

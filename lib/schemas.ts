@@ -221,6 +221,13 @@ export const LakeCorpusExportResultSchema = z.object({
       files: z.number().int().nonnegative(),
       bytes: z.number().int().nonnegative(),
       sealed: z.boolean(),
+      refreshed: z
+        .object({
+          buckets: z.number().int().nonnegative(),
+          mints: z.number().int().nonnegative(),
+          files_kept: z.number().int().nonnegative(),
+        })
+        .optional(),
     }),
   ),
   rows_fetched: z.number().int().nonnegative(),

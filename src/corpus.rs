@@ -80,6 +80,21 @@ pub struct LakeCorpusDay {
     pub bytes: f64,
     /// True once the day has its `manifest.json` (a shard may wait for the others).
     pub sealed: bool,
+    /// Set when a stale day was refreshed in part: only its changed buckets rebuilt, only its changed mints
+    /// fetched (docs/lake-format.md, "Refresh"). Absent when the day was exported whole.
+    pub refreshed: Option<LakeCorpusRefresh>,
+}
+
+/// What a partial refresh of a stale corpus day did.
+#[napi(object)]
+pub struct LakeCorpusRefresh {
+    /// Buckets rebuilt (their source changed).
+    pub buckets: u32,
+    /// Mints fetched again (changed or new); the rebuilt buckets' other mints were copied from the day.
+    pub mints: f64,
+    /// Files of unchanged buckets kept as they were (not rewritten, not uploaded).
+    #[napi(js_name = "files_kept")]
+    pub files_kept: u32,
 }
 
 /// What a corpus export reports.
@@ -120,6 +135,11 @@ impl From<CorpusExportResult> for LakeCorpusExportResult {
                     files: d.written.files as f64,
                     bytes: d.written.bytes as f64,
                     sealed: d.sealed,
+                    refreshed: d.refreshed.map(|r| LakeCorpusRefresh {
+                        buckets: r.buckets,
+                        mints: r.mints as f64,
+                        files_kept: r.files_kept,
+                    }),
                 })
                 .collect(),
             rows_fetched: r.stats.rows_fetched as f64,

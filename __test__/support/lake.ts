@@ -41,6 +41,18 @@ export async function sliceRows(runDir: string): Promise<Array<Candle & { mint_b
   }));
 }
 
+/** Every candle of one corpus day, read back with DuckDB, sorted by (mint, ts). */
+export async function dayRows(dir: string): Promise<Candle[]> {
+  const rows = await duck(
+    `SELECT mint, epoch_ms(ts) AS ts_ms, open, high, low, close, volume FROM read_parquet(${dlit(`${dir}/mint_bucket=*/*.parquet`)}, ` +
+      `hive_partitioning = false) ORDER BY mint, ts_ms`,
+  );
+  return rows.map((r) => ({
+    mint: String(r.mint), ts_ms: Number(r.ts_ms), open: Number(r.open), high: Number(r.high), low: Number(r.low),
+    close: Number(r.close), volume: Number(r.volume),
+  }));
+}
+
 /** One coverage row as DuckDB reads it. */
 export interface CoverageRow {
   alert_id: string;

@@ -73,8 +73,13 @@ function renderRows<T>(records: readonly T[], cols: ReadonlyArray<keyof T & stri
 /** A corpus export's days in the chosen format. */
 export function renderCorpus(result: LakeCorpusExportResult, format: Format): string {
   if (format === 'json') return `${JSON.stringify(result, null, 2)}\n`;
-  const cols = ['date', 'status', 'reason', 'sealed', 'files', 'rows', 'bytes', 'dir', 'detail'] as const;
-  return renderRows(result.days, cols, format, `corpus: ${result.corpus_dir}  rows fetched: ${result.rows_fetched}  retries: ${result.retries}`);
+  const cols = ['date', 'status', 'reason', 'refreshed', 'sealed', 'files', 'rows', 'bytes', 'dir', 'detail'] as const;
+  // A day refreshed in part says how little was redone; a day exported whole leaves the column empty.
+  const days = result.days.map((d) => ({
+    ...d,
+    refreshed: d.refreshed ? `${d.refreshed.buckets} buckets, ${d.refreshed.mints} mints, ${d.refreshed.files_kept} files kept` : '',
+  }));
+  return renderRows(days, cols, format, `corpus: ${result.corpus_dir}  rows fetched: ${result.rows_fetched}  retries: ${result.retries}`);
 }
 
 /** Where each corpus day stands, in the chosen format. */

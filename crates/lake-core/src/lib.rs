@@ -33,7 +33,7 @@ pub use error::{ErrorCode, LakeError, Result, Transient};
 // The exports and what they report.
 pub use corpus::config::{CorpusConfig, CorpusSettings};
 pub use corpus::status::{corpus_status, CorpusDayState, CorpusDayStatus, CorpusStatusReport};
-pub use corpus::{export_corpus, CorpusExportResult, DayOutcome, DayReason, DayStatus};
+pub use corpus::{export_corpus, CorpusExportResult, DayOutcome, DayReason, DayStatus, Refreshed};
 pub use pipeline::hooks::ExportHooks;
 pub use pipeline::progress::{Phase, ProgressCallback, ProgressEvent};
 pub use run::config::{RunSettings, RunSliceConfig};

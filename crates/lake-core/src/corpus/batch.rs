@@ -68,7 +68,7 @@ impl<S: MintSink> ParkingSink<S> {
 }
 
 /// `mint`, row count, then the columns: ts (i64 ms) and open, high, low, close, volume (f64), little-endian.
-fn encode_rows(c: &MintCandles, r: std::ops::Range<usize>, out: &mut Vec<u8>) {
+pub(super) fn encode_rows(c: &MintCandles, r: std::ops::Range<usize>, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&(c.mint.len() as u32).to_le_bytes());
     out.extend_from_slice(c.mint.as_bytes());
@@ -83,7 +83,7 @@ fn encode_rows(c: &MintCandles, r: std::ops::Range<usize>, out: &mut Vec<u8>) {
     }
 }
 
-fn decode_rows(bytes: &[u8]) -> Result<MintCandles> {
+pub(super) fn decode_rows(bytes: &[u8]) -> Result<MintCandles> {
     let bad = || LakeError::internal("a parked row record is cut short");
     let u32_at = |p: usize| -> Result<usize> {
         bytes

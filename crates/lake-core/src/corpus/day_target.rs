@@ -10,7 +10,7 @@ use crate::corpus::shards::{
 use crate::error::{ErrorCode, LakeError, Result};
 use crate::lake::day_manifest::DayManifest;
 use crate::lake::layout::shard_manifest_name;
-use crate::lake::manifest::manifest_bytes;
+use crate::lake::manifest::{manifest_bytes, WrittenFile};
 use crate::lake::place::LakePlace;
 use crate::lake::publish::{publish_sealed, write_atomically, Staging, Target, TargetLock};
 use crate::lake::remote::block_on;
@@ -65,6 +65,7 @@ impl DayTarget {
                     lake: store.clone(),
                     day_rel: day_rel.to_owned(),
                     lease,
+                    kept: Default::default(),
                 }))
             }
             None => None,
@@ -89,6 +90,39 @@ impl DayTarget {
             Self::Whole(staging) => staging.dir(),
             Self::Shard { work, .. } => work.dir(),
         }
+    }
+
+    /// Carries the sealed day's `files` (unchanged buckets of a partial refresh) into the new day as they are: on
+    /// disk hard links from `sealed_dir` (a copy where the file system has none), in an object store objects
+    /// left in place.
+    pub fn keep(&mut self, sealed_dir: &Path, files: &[WrittenFile]) -> Result<()> {
+        let rels = files.iter().map(|f| f.rel_path.clone());
+        match self {
+            Self::Whole(staging) if staging.is_remote() => {
+                staging.keep_objects(rels);
+                return Ok(());
+            }
+            Self::Shard {
+                remote: Some(remote),
+                ..
+            } => {
+                remote.kept.extend(rels);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let root = self.root().to_owned();
+        for f in files {
+            let (from, to) = (sealed_dir.join(&f.rel_path), root.join(&f.rel_path));
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| LakeError::io("cannot create directory", parent, &e))?;
+            }
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).map_err(|e| LakeError::io("cannot copy", &from, &e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the sealed manifest and publishes: the whole day in one step; a shard's bucket directories (on

@@ -15,6 +15,7 @@ pub(crate) mod config;
 mod day_target;
 mod existing;
 mod publisher;
+mod refresh;
 mod shards;
 pub(crate) mod status;
 
@@ -36,6 +37,7 @@ use crate::pipeline::progress::{Phase, Progress};
 use crate::pipeline::sink::fetch_into;
 use crate::source::clickhouse::day_mints::mints_in_range;
 use crate::source::clickhouse::CandleSource;
+use crate::source::corpus_mirror::CorpusMirror;
 use crate::source::feed::{CandleFeed, FetchRequest};
 use crate::spec::fetch_plan::MintRanges;
 use crate::spec::mint_bucket::mint_bucket_index;
@@ -51,6 +53,11 @@ use config::CorpusSettings;
 use day_target::DayTarget;
 use existing::{fingerprinted, previous_days, Previous};
 use publisher::Publisher;
+use refresh::{FetchedRows, RefreshPlan};
+
+/// The refresh's fetched rows, parked in the day's build directory until its buckets are rebuilt (hidden: never
+/// published).
+const REFRESH_SPILL: &str = ".refresh.spill";
 
 /// What happened to one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +138,19 @@ pub struct DayOutcome {
     pub written: FileTotals,
     /// True once the day has its `manifest.json` (always, unless this is one shard of several).
     pub sealed: bool,
+    /// Set when a stale day was refreshed in part rather than exported again whole.
+    pub refreshed: Option<Refreshed>,
+}
+
+/// What a partial refresh of a stale day did (docs/lake-format.md, "Refresh").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Buckets rebuilt (their source changed).
+    pub buckets: u32,
+    /// Mints fetched again (changed or new); the other mints of the rebuilt buckets were copied from the day.
+    pub mints: u64,
+    /// Files of unchanged buckets kept as they were.
+    pub files_kept: u32,
 }
 
 /// What a corpus export reports.
@@ -327,6 +347,83 @@ impl Export {
         Ok(written)
     }
 
+    /// Refreshes a stale sealed day in part (see [`refresh`]): the unchanged buckets' files are kept, the changed
+    /// buckets rebuilt from the day's own files and the changed mints' rows, fetched with one query. `now` is the
+    /// server's fingerprint the plan was made from, taken before those rows are read.
+    async fn refresh_day(
+        self: &Arc<Self>,
+        day: NaiveDate,
+        plan: RefreshPlan,
+        now: SourceFingerprint,
+    ) -> Result<Written> {
+        self.cancel.check()?;
+        self.progress.phase(Phase::Exporting, None);
+        let retries_before = self.feed.retries();
+        let (start_s, end_s) = day_bounds_s(day)?;
+        let span = (i64::from(start_s) * 1000, i64::from(end_s) * 1000);
+        let day_rel = self.settings.day_rel(day);
+        let mut target = self.prepare(day).await?;
+        self.progress.day_started(day);
+        // The sealed files of the changed buckets are read for their unchanged mints: in place on disk, a checked
+        // copy of just those from an object store.
+        let (sealed_dir, mirror) = match &self.settings.lake.remote {
+            Some(lake) => {
+                let (mirror, dir) =
+                    CorpusMirror::fetch_files(lake, &day_rel, &plan.old_files()).await?;
+                (dir, Some(mirror))
+            }
+            None => (self.settings.lake.local.join(&day_rel), None),
+        };
+        let (from, kept) = (sealed_dir.clone(), plan.kept_files.clone());
+        target = blocking(move || {
+            target.keep(&from, &kept)?;
+            Ok(target)
+        })
+        .await?;
+        let root = target.root().to_owned();
+        let spill = root.join(REFRESH_SPILL);
+        let mints = plan.fetched_mints();
+        let fetched = if mints.is_empty() {
+            FetchedRows::new(&spill, self.cancel.clone())?
+        } else {
+            let request = Arc::new(FetchRequest::Mints(
+                mints
+                    .into_iter()
+                    .map(|m| MintRanges::new(m, vec![span]))
+                    .collect(),
+            ));
+            let cancel = self.cancel.clone();
+            fetch_into(
+                self.feed.clone(),
+                request,
+                self.settings.concurrency,
+                &self.cancel,
+                || FetchedRows::new(&spill, cancel.clone()),
+            )
+            .await?
+        };
+        let stats = FetchStats {
+            retries: self.feed.retries() - retries_before,
+            ..fetched.stats
+        };
+        let (part, plan_w) = (self.part, plan.clone());
+        let new_files = blocking(move || {
+            let page_spill = root.join(SPILL_FILE);
+            fetched.write_buckets(&plan_w, &sealed_dir, span, &root, part, &page_spill)
+        })
+        .await?;
+        drop(mirror);
+        self.progress.files_done(FileTotals::of(&new_files).bytes);
+        let mut files = plan.kept_files.clone();
+        files.extend(new_files.iter().cloned());
+        files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+        let sealed = self.seal(target, day, files, stats, Some(now)).await?;
+        Ok(Written {
+            files: new_files,
+            stats: sealed.stats,
+        })
+    }
+
     /// The source's fingerprints of `days` for this export's selection.
     async fn fingerprints(
         &self,
@@ -453,10 +550,12 @@ fn day_bounds_s(day: NaiveDate) -> Result<(u32, u32)> {
     }
 }
 
-/// One day of the export: why it is (re)done, and (once known) what happened to it.
+/// One day of the export: why it is (re)done, how (a stale day may be refreshed in part, from the server's
+/// fingerprint `now`), and (once known) what happened to it.
 struct DayState {
     day: NaiveDate,
     reason: DayReason,
+    refresh: Option<(RefreshPlan, SourceFingerprint)>,
     outcome: Option<DayOutcome>,
 }
 
@@ -465,13 +564,14 @@ struct DayState {
 async fn survey(export: &Export) -> Result<Vec<DayState>> {
     let found = previous_days(&export.settings).await?;
     let to_check = fingerprinted(&found);
-    let now = if export.settings.overwrite {
+    let mut now = if export.settings.overwrite {
         Default::default()
     } else {
         export.fingerprints(&to_check).await?
     };
     let mut states = Vec::with_capacity(found.len());
     for (day, prev) in found {
+        let mut refresh = None;
         let reason = match prev {
             Previous::Missing => DayReason::New,
             Previous::Damaged(what) => DayReason::Damaged(what),
@@ -480,7 +580,12 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
             Previous::Sealed(m) => match freshness(&m, now.get(&day)) {
                 Freshness::Fresh => DayReason::Fresh,
                 Freshness::Unfingerprinted => DayReason::Unfingerprinted,
-                Freshness::Stale(what) => DayReason::Stale(what),
+                Freshness::Stale(what) => {
+                    refresh = now
+                        .remove(&day)
+                        .and_then(|now| RefreshPlan::new(&m, &now).map(|plan| (plan, now)));
+                    DayReason::Stale(what)
+                }
             },
         };
         let skip = matches!(reason, DayReason::Fresh | DayReason::Unfingerprinted);
@@ -492,12 +597,14 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
                 sealed: has_day_manifest(&export.settings, day).await,
                 dir: export.settings.shown_day(day),
                 written: FileTotals::default(),
+                refreshed: None,
             }),
             false => None,
         };
         states.push(DayState {
             day,
             reason,
+            refresh,
             outcome,
         });
     }
@@ -512,12 +619,13 @@ async fn has_day_manifest(settings: &CorpusSettings, day: NaiveDate) -> bool {
         .unwrap_or(false)
 }
 
-/// The end of the batch that starts at day `i`: consecutive days still to do, at most [`MAX_BATCH_DAYS`]. A day
-/// outside what DateTime holds ends the batch before it, so the days before it are kept.
+/// The end of the batch that starts at day `i`: consecutive days still to do whole, at most [`MAX_BATCH_DAYS`].
+/// A day outside what DateTime holds ends the batch before it, so the days before it are kept.
 fn batch_end(states: &[DayState], i: usize) -> usize {
     let mut end = i + 1;
     while end < states.len()
         && states[end].outcome.is_none()
+        && states[end].refresh.is_none()
         && end - i < MAX_BATCH_DAYS
         && day_bounds_s(states[end].day).is_ok()
     {
@@ -539,6 +647,27 @@ async fn export_days(
             i += 1;
             continue;
         }
+        if let Some((plan, now)) = states[i].refresh.take() {
+            let state = &mut states[i];
+            let refreshed = Refreshed {
+                buckets: plan.changed.len() as u32,
+                mints: plan.mints_fetched(),
+                files_kept: plan.kept_files.len() as u32,
+            };
+            let written = export.refresh_day(state.day, plan, now).await?;
+            *stats += written.stats;
+            state.outcome = Some(DayOutcome {
+                date: day_label(state.day),
+                status: DayStatus::Redone,
+                reason: state.reason.clone(),
+                dir: export.settings.shown_day(state.day),
+                written: FileTotals::of(&written.files),
+                sealed: false,
+                refreshed: Some(refreshed),
+            });
+            i += 1;
+            continue;
+        }
         let end = batch_end(states, i);
         let batch: Vec<NaiveDate> = states[i..end].iter().map(|s| s.day).collect();
         let written = export.export_batch(&batch).await?;
@@ -555,6 +684,7 @@ async fn export_days(
                 dir: export.settings.shown_day(state.day),
                 written: FileTotals::of(&written.files),
                 sealed: false,
+                refreshed: None,
             });
         }
         i = end;

@@ -2,6 +2,7 @@
 //! the shard that completes the set writes the day's `manifest.json` from all of them. In an object store the
 //! shard manifest and the day manifest are conditional creates, so no file system is shared at all.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -94,6 +95,8 @@ pub(crate) struct RemoteShard {
     pub day_rel: String,
     /// The lease of this shard's part of the day.
     pub lease: Lease,
+    /// Objects of unchanged buckets a partial refresh keeps as they are.
+    pub kept: BTreeSet<String>,
 }
 
 /// Publishes a shard to an object store: retracts the day's manifest (it would list this shard's old files),
@@ -111,6 +114,7 @@ pub(crate) fn publish_remote_shard(
         lake,
         day_rel,
         lease,
+        kept,
     } = shard;
     let published = block_on(async {
         lease.confirm().await?;
@@ -131,6 +135,7 @@ pub(crate) fn publish_remote_shard(
             manifest_name: &name,
             overwrite: true,
             owns: &owns,
+            kept: &kept,
         }
         .run(&lease)
         .await?;

@@ -268,6 +268,7 @@ mod tests {
                     candles: rows,
                     max_version: as_of.into(),
                     hash: "0".repeat(16),
+                    mints: Default::default(),
                 },
             )]
             .into(),

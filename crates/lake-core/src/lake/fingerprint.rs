@@ -18,6 +18,11 @@ use crate::spec::bucket_range::BucketRange;
 /// `method` of the fingerprints this version writes.
 pub const METHOD: &str = "distinct-keys+max-version/v1";
 
+/// One mint's summary of the source for a day: its candles and the largest version of its rows (as the server
+/// prints it). Stored as `[candles, max_version]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintPrint(pub u64, pub String);
+
 /// One bucket's summary of the source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketPrint {
@@ -27,9 +32,23 @@ pub struct BucketPrint {
     pub max_version: String,
     /// Order-free hash (XOR of `cityHash64(mint, candles, max version)` per mint), 16 hex digits.
     pub hash: String,
+    /// Each mint's summary, so that a refresh can tell which mints of a changed bucket changed. Absent in days
+    /// sealed before per-bucket refresh (their changed buckets are fetched whole); not part of the digest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mints: BTreeMap<String, MintPrint>,
 }
 
 impl BucketPrint {
+    /// The summary of one mint: its print and its `cityHash64` as the server computed it.
+    pub fn of_mint(mint: &str, print: MintPrint, hash: u64) -> Self {
+        Self {
+            candles: print.0,
+            max_version: print.1.clone(),
+            hash: format!("{hash:016x}"),
+            mints: BTreeMap::from([(mint.to_owned(), print)]),
+        }
+    }
+
     /// Combines two partial summaries of one bucket (from queries over parts of a mint list).
     pub fn merge(&mut self, other: &BucketPrint) {
         self.candles += other.candles;
@@ -39,6 +58,24 @@ impl BucketPrint {
         let xor = u64::from_str_radix(&self.hash, 16).unwrap_or(0)
             ^ u64::from_str_radix(&other.hash, 16).unwrap_or(0);
         self.hash = format!("{xor:016x}");
+        self.mints
+            .extend(other.mints.iter().map(|(m, p)| (m.clone(), p.clone())));
+    }
+
+    /// A bucket without candles.
+    pub fn empty() -> Self {
+        Self {
+            candles: 0,
+            max_version: String::new(),
+            hash: format!("{:016x}", 0),
+            mints: BTreeMap::new(),
+        }
+    }
+
+    /// True when both summarise the same source: candles, largest version and hash (the mints are detail).
+    pub fn same_source(&self, other: &BucketPrint) -> bool {
+        (self.candles, &self.max_version, &self.hash)
+            == (other.candles, &other.max_version, &other.hash)
     }
 }
 
@@ -123,11 +160,7 @@ impl SourceFingerprint {
         if self.digest == now.digest {
             return None;
         }
-        let empty = BucketPrint {
-            candles: 0,
-            max_version: String::new(),
-            hash: format!("{:016x}", 0),
-        };
+        let empty = BucketPrint::empty();
         let keys: std::collections::BTreeSet<&String> =
             self.buckets.keys().chain(now.buckets.keys()).collect();
         let mut changed = Vec::new();
@@ -137,7 +170,7 @@ impl SourceFingerprint {
                 self.buckets.get(b).unwrap_or(&empty),
                 now.buckets.get(b).unwrap_or(&empty),
             );
-            if old == new {
+            if old.same_source(new) {
                 continue;
             }
             changed.push(b.as_str());
@@ -200,6 +233,7 @@ mod tests {
             candles,
             max_version: version.into(),
             hash: format!("{hash:016x}"),
+            mints: BTreeMap::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! A target in an object store is built the same way on local disk (under the lake's work directory) and
 //! published by `lake::remote::commit` under a lease instead of a rename.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 
@@ -116,6 +117,8 @@ struct RemoteTarget {
     lake: RemoteLake,
     rel_dir: String,
     lease: Lease,
+    /// Objects already in place that the new directory keeps as they are (a partly refreshed day's).
+    kept: BTreeSet<String>,
 }
 
 impl RemoteTarget {
@@ -127,6 +130,7 @@ impl RemoteTarget {
             manifest_name: MANIFEST_FILE,
             overwrite,
             owns: &|_| true,
+            kept: &self.kept,
         }
     }
 }
@@ -191,6 +195,7 @@ impl Staging {
             lake: lake.clone(),
             rel_dir: rel_dir.to_owned(),
             lease,
+            kept: BTreeSet::new(),
         };
         block_on(remote.commit(&staging.dir, overwrite).refuse_existing())?;
         staging.remote = Some(Box::new(remote));
@@ -200,6 +205,19 @@ impl Staging {
     /// The staging directory to write into.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// True when the target is in an object store.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Objects of an object-store target (relative to it) that the published directory keeps as they are, without
+    /// a local copy: neither uploaded nor deleted.
+    pub fn keep_objects(&mut self, rels: impl IntoIterator<Item = String>) {
+        if let Some(remote) = &mut self.remote {
+            remote.kept.extend(rels);
+        }
     }
 
     /// fsyncs every directory of the staging tree (files were synced as they were written), then moves it

@@ -161,6 +161,33 @@ impl CorpusSource {
     }
 }
 
+/// The requested candles of `request`'s mints (sorted) from a bucket's sealed files `paths` (in path order), in
+/// request order, each mint handed back even when it has none.
+pub(crate) fn read_mints(
+    paths: &[PathBuf],
+    request: &[MintRanges],
+    cancel: &CancelFlag,
+) -> Result<Vec<FetchedMint>> {
+    let index: HashMap<&str, usize> = request
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.mint.as_str(), i))
+        .collect();
+    let mut out: Vec<FetchedMint> = request
+        .iter()
+        .map(|m| FetchedMint::empty(&m.mint))
+        .collect();
+    if request.is_empty() {
+        return Ok(out);
+    }
+    let wanted: Vec<&MintRanges> = request.iter().collect();
+    for path in paths {
+        cancel.check()?;
+        read_file(path, &wanted, request, &index, &mut out)?;
+    }
+    Ok(out)
+}
+
 /// A sealed day's manifest, if it can stand for every mint of `chain` that day.
 fn open_day(dir: &Path, day: NaiveDate, chain: &str) -> Result<DayManifest> {
     let manifest = match read_manifest(&dir.join(MANIFEST_FILE)) {

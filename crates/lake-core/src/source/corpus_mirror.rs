@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorCode, LakeError, Result};
 use crate::lake::layout::{bucket_of_day_path, corpus_rel_dir, day_dir_name, MANIFEST_FILE};
+use crate::lake::manifest::WrittenFile;
 use crate::lake::manifest_reader::{parse_manifest, Manifest};
 use crate::lake::remote::location::RemoteLake;
 use crate::lake::remote::store::store_error;
@@ -37,21 +38,39 @@ impl CorpusMirror {
         interval_spec: &str,
         plan: &[MintRanges],
     ) -> Result<Self> {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let work = lake.work_lake_root();
-        let parent = work.parent().unwrap_or(&work);
-        let mirror = Self {
-            root: parent.join(format!(".corpus-read-{}-{stamp}", std::process::id())),
-        };
+        let mirror = Self::beside(lake);
         let buckets: BTreeSet<u8> = plan.iter().map(|m| mint_bucket_index(&m.mint)).collect();
         for day in days_touched(plan) {
             let rel = format!("{}/{}", corpus_rel_dir(interval_spec), day_dir_name(day));
             mirror.fetch_day(lake, &rel, &buckets).await?;
         }
         Ok(mirror)
+    }
+
+    /// Fetches `files` of the sealed directory `rel` of `lake` (checked against the SHA-256 each lists) into a
+    /// new directory; returns the copy and where the directory's files are in it.
+    pub async fn fetch_files(
+        lake: &RemoteLake,
+        rel: &str,
+        files: &[WrittenFile],
+    ) -> Result<(Self, PathBuf)> {
+        let mirror = Self::beside(lake);
+        mirror.download_files(lake, rel, files).await?;
+        let dir = mirror.root.join(rel);
+        Ok((mirror, dir))
+    }
+
+    /// An empty copy beside the lake's work directory.
+    fn beside(lake: &RemoteLake) -> Self {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let work = lake.work_lake_root();
+        let parent = work.parent().unwrap_or(&work);
+        Self {
+            root: parent.join(format!(".corpus-read-{}-{stamp}", std::process::id())),
+        }
     }
 
     async fn fetch_day(&self, lake: &RemoteLake, rel: &str, buckets: &BTreeSet<u8>) -> Result<()> {
@@ -67,9 +86,24 @@ impl CorpusMirror {
         let Ok((_, Manifest::Day(manifest))) = parse_manifest(&bytes) else {
             return Ok(());
         };
-        for file in &manifest.files {
-            let wanted = bucket_of_day_path(&file.rel_path).is_some_and(|b| buckets.contains(&b));
-            if !wanted || file.rel_path.split('/').any(|s| s == "..") {
+        let wanted: Vec<WrittenFile> = manifest
+            .files
+            .into_iter()
+            .filter(|f| bucket_of_day_path(&f.rel_path).is_some_and(|b| buckets.contains(&b)))
+            .collect();
+        self.download_files(lake, rel, &wanted).await
+    }
+
+    /// Downloads `files` of the directory `rel` into the copy, each checked against its SHA-256.
+    async fn download_files(
+        &self,
+        lake: &RemoteLake,
+        rel: &str,
+        files: &[WrittenFile],
+    ) -> Result<()> {
+        let dir = self.root.join(rel);
+        for file in files {
+            if file.rel_path.split('/').any(|s| s == "..") {
                 continue;
             }
             let object_rel = format!("{rel}/{}", file.rel_path);

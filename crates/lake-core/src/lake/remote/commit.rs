@@ -48,6 +48,9 @@ pub struct Commit<'a> {
     pub overwrite: bool,
     /// Objects under `rel_dir` this commit owns (a shard owns only its buckets); others are never touched.
     pub owns: &'a (dyn Fn(&str) -> bool + Sync),
+    /// Objects under `rel_dir` already in place that the new directory keeps without a local copy (a partly
+    /// refreshed day's unchanged buckets): neither uploaded nor swept.
+    pub kept: &'a BTreeSet<String>,
 }
 
 impl Commit<'_> {
@@ -114,7 +117,11 @@ impl Commit<'_> {
             }
         }
         let data: Vec<&String> = files.iter().filter(|f| *f != self.manifest_name).collect();
-        let fresh: BTreeSet<&str> = data.iter().map(|s| s.as_str()).collect();
+        let fresh: BTreeSet<&str> = data
+            .iter()
+            .map(|s| s.as_str())
+            .chain(self.kept.iter().map(String::as_str))
+            .collect();
         self.sweep(&fresh).await?;
         futures_util::stream::iter(data)
             .map(|rel| async move {

@@ -1,8 +1,8 @@
 //! Asking ClickHouse for the source fingerprints of a run of corpus days (see `lake::fingerprint`).
 //!
 //! One aggregate query per run of days, reading only the key columns and the version column: per (day, mint)
-//! the candles (rows under `FINAL`, the exported rows) and the largest version, then per (day, bucket) their sum,
-//! maximum and XOR of hashes. The bucket's SHA-1 is computed once per mint and day, not per row. The server keeps
+//! the candles (rows under `FINAL`, the exported rows), the largest version and their `cityHash64`; the client
+//! sums them per bucket (SHA-1 once per mint and day, not per row) and keeps each mint's print for a refresh. The server keeps
 //! one small state per (day, mint), whatever the rows: `uniqExact` would be about three times faster but holds
 //! every key in memory (180 MiB per 10M rows measured), which a month of a large table would take past the
 //! server's per-query limit. Tables without `FINAL` count distinct times instead, a week per query. Measured cost:
@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use crate::error::{ErrorCode, LakeError, Result};
-use crate::lake::fingerprint::{BucketPrint, BucketPrints, SourceFingerprint};
+use crate::lake::fingerprint::{BucketPrint, BucketPrints, MintPrint, SourceFingerprint};
 use crate::spec::bucket_range::BucketRange;
+use crate::spec::mint_bucket::compute_mint_bucket;
 
 use super::connection::Connection;
 use super::fetch::CandleSource;
@@ -51,22 +52,20 @@ pub async fn day_prints(
         filters.extend(schema.not_null_filter());
         filters.extend(clause);
         let sql = format!(
-            "SELECT q_day, lower(hex(substring(SHA1(q_mint), 1, 1))) AS q_bucket, sum(q_n), max(q_v), \
-             lower(hex(groupBitXor(cityHash64(q_mint, q_n, q_v)))) \
+            "SELECT q_day, hex(q_mint), q_n, q_v, lower(hex(cityHash64(q_mint, q_n, q_v))) \
              FROM (SELECT intDiv(toUInt32(timestamp), 86400) AS q_day, {mint} AS q_mint, \
-             {candles} AS q_n, {version} AS q_v FROM {table}{final_} WHERE {filters} GROUP BY q_day, q_mint) \
-             GROUP BY q_day, q_bucket ORDER BY q_day, q_bucket",
+             {candles} AS q_n, {version} AS q_v FROM {table}{final_} WHERE {filters} GROUP BY q_day, q_mint)",
             mint = schema.mint_expr(),
             table = conn.quoted_table(),
             filters = filters.join(" AND "),
         );
         let text = conn.query_text(conn.client().query(&sql)).await?;
         for line in text.lines().filter(|l| !l.is_empty()) {
-            let (day, bucket, print) = parse_line(line).ok_or_else(|| {
+            let (day, mint, print) = parse_line(line).ok_or_else(|| {
                 LakeError::new(
                     ErrorCode::ClickhouseQuery,
                     format!(
-                        "ClickHouse at {} answered the fingerprint query with {line:?}, not day, bucket, \
+                        "ClickHouse at {} answered the fingerprint query with {line:?}, not day, mint, \
                          candles, version and hash; check the server log, then retry",
                         conn.endpoint()
                     ),
@@ -74,7 +73,7 @@ pub async fn day_prints(
             })?;
             days.entry(day)
                 .or_default()
-                .entry(bucket)
+                .entry(compute_mint_bucket(&mint))
                 .and_modify(|p| p.merge(&print))
                 .or_insert(print);
         }
@@ -144,26 +143,20 @@ fn day_start_s(day: NaiveDate) -> Option<u32> {
         .filter(|s| s.checked_add(86_400).is_some())
 }
 
-/// `day\tbucket\tcandles\tversion\thash` (hex without leading zeros, as `hex()` of a UInt64 prints it).
+/// `day\tmint in hex\tcandles\tversion\thash` (hex without leading zeros, as `hex()` of a UInt64 prints it):
+/// the day, the mint and its one-mint bucket summary.
 fn parse_line(line: &str) -> Option<(NaiveDate, String, BucketPrint)> {
     let f: Vec<&str> = line.split('\t').collect();
-    let [day, bucket, candles, version, hash] = f.as_slice() else {
+    let [day, mint, candles, version, hash] = f.as_slice() else {
         return None;
     };
     let day = NaiveDate::from_ymd_opt(1970, 1, 1)?
         .checked_add_days(chrono::Days::new(day.parse().ok()?))?;
     let hash = u64::from_str_radix(hash, 16).ok()?;
-    (bucket.len() == 2).then(|| {
-        (
-            day,
-            (*bucket).to_owned(),
-            BucketPrint {
-                candles: candles.parse().unwrap_or(u64::MAX),
-                max_version: unescape(version),
-                hash: format!("{hash:016x}"),
-            },
-        )
-    })
+    // Hex keeps any byte of a mint out of TabSeparated's escaping.
+    let mint = String::from_utf8_lossy(&hex::decode(mint).ok()?).into_owned();
+    let print = MintPrint(candles.parse().ok()?, unescape(version));
+    Some((day, mint.clone(), BucketPrint::of_mint(&mint, print, hash)))
 }
 
 /// TabSeparated escapes `\`, tab and newline in strings; a version printed by `toString` has none but `\\`.
@@ -177,14 +170,19 @@ mod tests {
 
     #[test]
     fn answer_lines_parse_and_reject_garbage() {
-        let (day, bucket, print) = parse_line("18628\t3f\t1440\t2023-11-14 22:13:20\tabc").unwrap();
+        let (day, mint, print) = parse_line("18628\t6D09\t1440\t2023-11-14 22:13:20\tabc").unwrap();
         assert_eq!(day, NaiveDate::from_ymd_opt(2021, 1, 1).unwrap());
-        assert_eq!(bucket, "3f");
+        assert_eq!(mint, "m\t");
         assert_eq!(print.candles, 1440);
         assert_eq!(print.max_version, "2023-11-14 22:13:20");
         assert_eq!(print.hash, "0000000000000abc");
-        assert!(parse_line("18628\t3f\t1440\tv").is_none());
-        assert!(parse_line("x\t3f\t1\tv\t0").is_none());
-        assert!(parse_line("1\t3f\t1\tv\tzz").is_none());
+        assert_eq!(
+            print.mints["m\t"],
+            MintPrint(1440, "2023-11-14 22:13:20".into())
+        );
+        assert!(parse_line("18628\t6D\t1440\tv").is_none());
+        assert!(parse_line("x\t6D\t1\tv\t0").is_none());
+        assert!(parse_line("1\t6D\t1\tv\tzz").is_none());
+        assert!(parse_line("1\tZZ\t1\tv\t0").is_none());
     }
 }

@@ -1,0 +1,210 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { corpusStatus, exportCorpus, type LakeCorpusExportConfig, verifyLakeDir } from '#native';
+import { chQuery, connection } from './support/clickhouse.js';
+import { MINTS, T0, bucketOf, expectedCandles, lit, useCandleFixture } from './support/fixture.js';
+import { dayRows, filesUnder, tempDir } from './support/lake.js';
+import { awsEnv, s3Root, s3Suite } from './support/roots.js';
+import { startS3FaultProxy } from './support/s3-fault-proxy.js';
+
+const DAY_S = 86_400;
+const DAY1 = T0 + DAY_S;
+const NEW_MINT = 'NewMint999pump';
+
+/** The bucket directory of a day-relative file path. */
+const bucketDir = (p: string) => p.split('/')[0]!;
+
+/** Waits until ClickHouse has applied every mutation of `db` (18.16 runs them in the background). */
+async function mutationsDone(db: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const left = await chQuery(`SELECT count() FROM system.mutations WHERE database = ${lit(db)} AND is_done = 0`);
+    if (left.trim() === '0') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`mutations of ${db} did not finish`);
+}
+
+describe('a stale corpus day refreshed in part', () => {
+  const fixture = useCandleFixture('refresh');
+  let config: LakeCorpusExportConfig;
+  let work: string;
+
+  beforeAll(() => {
+    work = tempDir('lake-refresh');
+    config = {
+      data_root: join(work, 'lake'),
+      interval: '1m',
+      date_from: '2021-01-02',
+      date_to: '2021-01-03',
+      clickhouse: connection(fixture.db, 'ohlcv_candles'),
+    };
+  });
+
+  it('fetches only the changed mints, keeps unchanged buckets, and equals an export from scratch byte for byte', async () => {
+    const db = fixture.db;
+    const first = await exportCorpus(config);
+    expect(first.days.map((d) => [d.status, d.refreshed])).toEqual([['exported', undefined]]);
+    const dir = first.days[0]!.dir;
+    const inode = (p: string) => statSync(join(dir, p)).ino;
+    const before = new Map([...filesUnder(dir).keys()].map((p) => [p, inode(p)]));
+
+    // Late candles (the minutes the fixture skipped) for one mint, a corrected close for another, one mint gone
+    // from the day, one new.
+    await chQuery(
+      `INSERT INTO ${db}.ohlcv_candles SELECT ${lit(MINTS[3]!)}, 'solana', toDateTime(${DAY1} + number * 60), 60, ` +
+        `1, 2, 0.5, 1.5, 7, toDateTime(1800000000) FROM system.numbers WHERE (number + 1440) % 11 = 5 LIMIT 1440`,
+    );
+    await chQuery(
+      `INSERT INTO ${db}.ohlcv_candles VALUES (${lit(MINTS[7]!)}, 'solana', toDateTime(${DAY1 + 600}), 60, 5, 6, 4, 99.25, 10, toDateTime(1800000000))`,
+    );
+    await chQuery(
+      `ALTER TABLE ${db}.ohlcv_candles DELETE WHERE token_address = ${lit(MINTS[12]!)} AND timestamp >= toDateTime(${DAY1})`,
+    );
+    await mutationsDone(db);
+    await chQuery(
+      `INSERT INTO ${db}.ohlcv_candles SELECT ${lit(NEW_MINT)}, 'solana', toDateTime(${DAY1} + number * 60), 60, ` +
+        `3, 4, 2, 3.5, 1, toDateTime(1800000000) FROM system.numbers LIMIT 100`,
+    );
+    expect((await corpusStatus(config)).days.map((d) => d.state)).toEqual(['stale']);
+
+    const again = await exportCorpus(config);
+    const day = again.days[0]!;
+    expect([day.status, day.reason]).toEqual(['redone', 'stale']);
+    expect(day.refreshed, 'refreshed in part').toBeDefined();
+    const changedMints = [MINTS[3]!, MINTS[7]!, NEW_MINT];
+    // The gone mint is not fetched: its bucket is rebuilt from the day's own files without it.
+    expect(day.refreshed!.mints).toBe(changedMints.length);
+    const changed = new Set([...changedMints, MINTS[12]!].map((m) => `mint_bucket=${bucketOf(m)}`));
+    expect(day.refreshed!.buckets).toBe(changed.size);
+    expect(again.rows_fetched, 'only the changed mints were read').toBeLessThan(first.rows_fetched / 4);
+
+    // Unchanged buckets: the very same files (hard links), not rewritten. Changed ones: new files.
+    const after = [...filesUnder(dir).keys()];
+    const kept = [...before.keys()].filter((p) => p.endsWith('.parquet') && !changed.has(bucketDir(p)));
+    expect(day.refreshed!.files_kept).toBe(kept.length);
+    expect(kept.length).toBeGreaterThan(5);
+    for (const p of kept) expect(inode(p), p).toBe(before.get(p));
+    for (const p of after.filter((p) => changed.has(bucketDir(p)))) expect(inode(p), p).not.toBe(before.get(p));
+    // What a reader sees is what ClickHouse holds now...
+    const rows = await dayRows(dir);
+    expect(rows).toEqual(
+      await expectedCandles(db, [...MINTS, NEW_MINT].map((mint) => ({ mint, anchor: 0, start: DAY1 * 1000, end: (DAY1 + DAY_S) * 1000 }))),
+    );
+    expect(rows.some((r) => r.mint === MINTS[12])).toBe(false);
+    expect(rows.filter((r) => r.mint === NEW_MINT)).toHaveLength(100);
+    // ...and byte for byte what an export from scratch writes, fingerprint included.
+    const scratch = await exportCorpus({ ...config, data_root: join(work, 'scratch') });
+    const a = filesUnder(scratch.days[0]!.dir);
+    const b = filesUnder(dir);
+    const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet'));
+    expect(data(b)).toEqual(data(a));
+    for (const p of data(a)) expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
+    const manifest = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'));
+    expect(manifest(dir).source_fingerprint).toEqual(manifest(scratch.days[0]!.dir).source_fingerprint);
+    expect(manifest(dir).files).toEqual(manifest(scratch.days[0]!.dir).files);
+    expect((await corpusStatus(config)).days.map((d) => d.state)).toEqual(['fresh']);
+  });
+
+  it('exports the day whole when most of it changed (the indexer catching up)', async () => {
+    const db = fixture.db;
+    await chQuery(
+      `INSERT INTO ${db}.ohlcv_candles SELECT token_address, chain, timestamp, interval_seconds, open, high, low, close + 1, volume, ` +
+        `toDateTime(1900000000) FROM ${db}.ohlcv_candles WHERE chain = 'solana' AND interval_seconds = 60 ` +
+        `AND timestamp >= toDateTime(${DAY1}) AND timestamp < toDateTime(${DAY1 + DAY_S}) AND token_address != ${lit(MINTS[0]!)}`,
+    );
+    const r = await exportCorpus(config);
+    expect([r.days[0]!.status, r.days[0]!.reason, r.days[0]!.refreshed]).toEqual(['redone', 'stale', undefined]);
+    expect(await dayRows(r.days[0]!.dir)).toEqual(
+      await expectedCandles(db, [...MINTS, NEW_MINT].map((mint) => ({ mint, anchor: 0, start: DAY1 * 1000, end: (DAY1 + DAY_S) * 1000 }))),
+    );
+  });
+});
+
+describe('a sharded corpus day refreshed in part', () => {
+  const fixture = useCandleFixture('refreshshard');
+
+  it('each shard rebuilds only its changed buckets, and the day the shards seal equals an export from scratch', async () => {
+    const db = fixture.db;
+    const work = tempDir('lake-refresh-shard');
+    const config: LakeCorpusExportConfig = {
+      data_root: join(work, 'lake'), interval: '1m', date_from: '2021-01-02', date_to: '2021-01-03',
+      clickhouse: connection(db, 'ohlcv_candles'),
+    };
+    for (const shard of ['0/2', '1/2']) await exportCorpus({ ...config, shard });
+    await chQuery(
+      `INSERT INTO ${db}.ohlcv_candles VALUES (${lit(MINTS[5]!)}, 'solana', toDateTime(${DAY1 + 660}), 60, 5, 6, 4, 42.5, 10, toDateTime(1800000000))`,
+    );
+    const inShard = parseInt(bucketOf(MINTS[5]!), 16) < 128 ? '0/2' : '1/2';
+    const other = inShard === '0/2' ? '1/2' : '0/2';
+    const quiet = await exportCorpus({ ...config, shard: other });
+    expect([quiet.days[0]!.status, quiet.days[0]!.reason]).toEqual(['skipped', 'fresh']);
+    const busy = await exportCorpus({ ...config, shard: inShard });
+    expect([busy.days[0]!.status, busy.days[0]!.reason]).toEqual(['redone', 'stale']);
+    expect(busy.days[0]!.refreshed).toMatchObject({ buckets: 1, mints: 1 });
+    expect(busy.days[0]!.sealed).toBe(true);
+    const dir = busy.days[0]!.dir;
+    expect((await verifyLakeDir(dir)).ok).toBe(true);
+    const rows = await dayRows(dir);
+    expect(rows.find((r) => r.mint === MINTS[5] && r.ts_ms === (DAY1 + 660) * 1000)?.close).toBe(42.5);
+    const scratch = await exportCorpus({ ...config, data_root: join(work, 'scratch') });
+    const a = filesUnder(scratch.days[0]!.dir);
+    const b = filesUnder(dir);
+    const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet'));
+    expect(data(b)).toEqual(data(a));
+    for (const p of data(a)) expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
+    const manifest = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'));
+    expect(manifest(dir).source_fingerprint.digest).toBe(manifest(scratch.days[0]!.dir).source_fingerprint.digest);
+  });
+});
+
+describe.runIf(s3Suite())('a stale corpus day in an object store refreshed in part', () => {
+  const fixture = useCandleFixture('s3refresh');
+  const s3 = s3Root();
+
+  it('uploads only the changed buckets\' objects and the manifest; the day verifies and equals an export from scratch', async () => {
+    const db = fixture.db;
+    // The proxy only watches: every write and delete the exporter sends.
+    const writes: string[] = [];
+    const proxy = await startS3FaultProxy(awsEnv().AWS_ENDPOINT_URL!, {
+      seed: 1,
+      refuse: ({ method, url }) => {
+        if (method === 'PUT' || method === 'DELETE' || method === 'POST') writes.push(`${method} ${url.split('?')[0]!.replace(/^.*\/date=2021-01-02\//, '')}`);
+        return undefined;
+      },
+    });
+    try {
+      const root = s3.fresh('refresh');
+      const config: LakeCorpusExportConfig = {
+        data_root: root, interval: '1m', date_from: '2021-01-02', date_to: '2021-01-03',
+        clickhouse: connection(db, 'ohlcv_candles'), object_store: { endpoint: proxy.url },
+      };
+      const first = await exportCorpus(config);
+      const dayUrl = first.days[0]!.dir;
+      const objectsBefore = s3.list(dayUrl).filter((p) => p.endsWith('.parquet'));
+      await chQuery(
+        `INSERT INTO ${db}.ohlcv_candles SELECT ${lit(MINTS[3]!)}, 'solana', toDateTime(${DAY1} + number * 60), 60, ` +
+          `1, 2, 0.5, 1.5, 7, toDateTime(1800000000) FROM system.numbers WHERE (number + 1440) % 11 = 5 LIMIT 1440`,
+      );
+      writes.length = 0;
+      const again = await exportCorpus(config);
+      expect(again.days[0]!.refreshed).toEqual({ buckets: 1, mints: 1, files_kept: objectsBefore.length - 1 });
+      const changed = `mint_bucket=${bucketOf(MINTS[3]!)}/`;
+      const dataWrites = writes.filter((w) => w.includes('.parquet'));
+      expect(dataWrites.length).toBeGreaterThan(0);
+      expect(dataWrites.every((w) => w.split(' ')[1]!.startsWith(changed)), dataWrites.join('\n')).toBe(true);
+      expect(writes.some((w) => w === 'PUT manifest.json')).toBe(true);
+      expect((await verifyLakeDir(dayUrl)).ok).toBe(true);
+      // Byte for byte what an export from scratch (on disk) writes.
+      const scratch = await exportCorpus({ ...config, data_root: join(tempDir('lake-s3refresh'), 'scratch'), object_store: undefined });
+      const a = filesUnder(scratch.days[0]!.dir);
+      const b = filesUnder(await s3.local(dayUrl));
+      const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet'));
+      expect(data(b)).toEqual(data(a));
+      for (const p of data(a)) expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
+      expect((await corpusStatus(config)).days.map((d) => d.state)).toEqual(['fresh']);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
