@@ -2,7 +2,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { corpusStatus, exportCorpus, type LakeCorpusExportConfig, verifyLakeDir } from '#native';
-import { chQuery, connection } from './support/clickhouse.js';
+import { chQuery, clickhouseUrl, connection } from './support/clickhouse.js';
+import { quantbot } from './support/cli.js';
 import { MINTS, T0, bucketOf, expectedCandles, lit, useCandleFixture } from './support/fixture.js';
 import { dayRows, filesUnder, tempDir } from './support/lake.js';
 import { awsEnv, s3Root, s3Suite } from './support/roots.js';
@@ -155,6 +156,38 @@ describe('a sharded corpus day refreshed in part', () => {
     for (const p of data(a)) expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
     const manifest = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'));
     expect(manifest(dir).source_fingerprint.digest).toBe(manifest(scratch.days[0]!.dir).source_fingerprint.digest);
+  });
+});
+
+describe('a refresh that dies before its publish', () => {
+  const fixture = useCandleFixture('refreshcrash');
+
+  it('leaves the sealed day exactly as it was (its hard-linked files too), and the next run refreshes it', async () => {
+    const db = fixture.db;
+    const root = join(tempDir('lake-refresh-crash'), 'lake');
+    const url = clickhouseUrl();
+    const env = { CLICKHOUSE_HOST: url.hostname, CLICKHOUSE_PORT: url.port, CLICKHOUSE_DATABASE: db };
+    const args = ['lake', 'export-corpus', '--interval', '1m', '--date-from', '2021-01-02', '--date-to', '2021-01-03', '--data-root', root];
+    const first = quantbot([...args, '--format', 'json'], env);
+    expect(first.code, first.stderr).toBe(0);
+    const dir = (JSON.parse(first.stdout) as { days: Array<{ dir: string }> }).days[0]!.dir;
+    const before = filesUnder(dir);
+    await chQuery(
+      `INSERT INTO ${db}.ohlcv_candles VALUES (${lit(MINTS[9]!)}, 'solana', toDateTime(${DAY1 + 720}), 60, 5, 6, 4, 7.75, 10, toDateTime(1800000000))`,
+    );
+    const crashed = quantbot(args, { ...env, QUANTBOT_LAKE_FAILPOINT: 'corpus.before_publish:abort' });
+    expect(crashed.code).not.toBe(0);
+    const after = filesUnder(dir);
+    expect([...after.keys()]).toEqual([...before.keys()]);
+    for (const [p, b] of before) expect(after.get(p)!.equals(b), p).toBe(true);
+    expect((await verifyLakeDir(dir)).ok).toBe(true);
+    const again = quantbot([...args, '--format', 'csv'], env);
+    expect(again.code, again.stderr).toBe(0);
+    const [header, row] = again.stdout.trim().split('\n');
+    expect(header!.split(',').slice(0, 4)).toEqual(['date', 'status', 'reason', 'refreshed']);
+    expect(row).toMatch(/^2021-01-02,redone,stale,"1 buckets, 1 mints, \d+ files kept",true,/);
+    expect((await dayRows(dir)).find((r) => r.mint === MINTS[9] && r.ts_ms === (DAY1 + 720) * 1000)?.close).toBe(7.75);
+    expect((await verifyLakeDir(dir)).ok).toBe(true);
   });
 });
 
