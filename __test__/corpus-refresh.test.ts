@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { corpusStatus, exportCorpus, type LakeCorpusExportConfig, verifyLakeDir } from '#native';
 import { chQuery, clickhouseUrl, connection } from './support/clickhouse.js';
 import { quantbot } from './support/cli.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 import { MINTS, T0, bucketOf, expectedCandles, lit, useCandleFixture } from './support/fixture.js';
 import { dayRows, filesUnder, tempDir } from './support/lake.js';
 import { awsEnv, s3Root, s3Suite } from './support/roots.js';
@@ -107,18 +108,31 @@ describe('a stale corpus day refreshed in part', () => {
     expect((await corpusStatus(config)).days.map((d) => d.state)).toEqual(['fresh']);
   });
 
-  it('exports the day whole when most of it changed (the indexer catching up)', async () => {
+  it('exports the day whole when most of it changed (the indexer catching up), asking the server no more than an export from scratch', async () => {
     const db = fixture.db;
     await chQuery(
       `INSERT INTO ${db}.ohlcv_candles SELECT token_address, chain, timestamp, interval_seconds, open, high, low, close + 1, volume, ` +
         `toDateTime(1900000000) FROM ${db}.ohlcv_candles WHERE chain = 'solana' AND interval_seconds = 60 ` +
         `AND timestamp >= toDateTime(${DAY1}) AND timestamp < toDateTime(${DAY1 + DAY_S}) AND token_address != ${lit(MINTS[0]!)}`,
     );
-    const r = await exportCorpus(config);
+    // The requests each export sends, counted by a proxy that breaks nothing: the survey's fingerprint of the
+    // stale day is the one its whole export records, not asked for again.
+    const counted = async (root: string) => {
+      const proxy = await startFaultProxy(clickhouseUrl(), { seed: 1 });
+      try {
+        const r = await exportCorpus({ ...config, data_root: root, clickhouse: connection(db, 'ohlcv_candles', { port: proxy.port }) });
+        return { r, requests: proxy.stats.requests };
+      } finally {
+        await proxy.close();
+      }
+    };
+    const { r, requests } = await counted(config.data_root);
     expect([r.days[0]!.status, r.days[0]!.reason, r.days[0]!.refreshed]).toEqual(['redone', 'stale', undefined]);
     expect(await dayRows(r.days[0]!.dir)).toEqual(
       await expectedCandles(db, [...MINTS, NEW_MINT].map((mint) => ({ mint, anchor: 0, start: DAY1 * 1000, end: (DAY1 + DAY_S) * 1000 }))),
     );
+    const scratch = await counted(join(work, 'scratch-catch-up'));
+    expect(requests).toBe(scratch.requests);
   });
 });
 

@@ -16,8 +16,10 @@ const opt = (name, dflt) => {
 const SCALE = args.includes('--scale');
 const FRESHNESS = args.includes('--freshness');
 const OBJECT_STORE = args.includes('--object-store');
+const REFRESH = args.includes('--refresh');
 const ROWS = Number(opt('--rows', SCALE ? '100000000' : '10000000'));
-const TOKENS = Number(opt('--tokens', '5000'));
+// The refresh benchmark wants one day: a whole day of 1m candles per token.
+const TOKENS = Number(opt('--tokens', REFRESH ? String(Math.ceil(ROWS / 1440)) : '5000'));
 const RUNS = Number(opt('--runs', SCALE ? '1' : '3'));
 const MODES = args.includes('--pin') ? ['pinned'] : args.includes('--no-pin') ? ['shared'] : ['shared', 'pinned'];
 const OUT = opt('--out', 'BENCHMARKS.md');
@@ -27,6 +29,7 @@ const T0 = 1735689600; // 2025-01-01
 const url = new URL(process.env.CLICKHOUSE_URL);
 const SERVER_PID = Number(process.env.CLICKHOUSE_PID);
 const work = mkdtempSync(join(tmpdir(), 'lake-bench-'));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('[bench]', ...a);
 let pinned = false;
 
@@ -94,13 +97,13 @@ const SHAPES = {
     ORDER BY token_address, timestamp FORMAT RowBinary`,
   orderBySha1: `SELECT ${SELECT_LIST} FROM bench.ohlcv_candles FINAL WHERE chain = 'solana' AND interval_seconds = 60
     ORDER BY substring(SHA1(token_address), 1, 1), token_address, timestamp FORMAT RowBinary`,
-  // The corpus freshness check of every day the table holds: the query source/clickhouse/fingerprint.rs sends.
-  fingerprint: `SELECT q_day, lower(hex(substring(SHA1(q_mint), 1, 1))) AS q_bucket, sum(q_n), max(q_v),
-    lower(hex(groupBitXor(cityHash64(q_mint, q_n, q_v)))) FROM (SELECT intDiv(toUInt32(timestamp), 86400) AS q_day,
-    token_address AS q_mint, count() AS q_n, toString(max(\`ingested_at\`)) AS q_v FROM bench.ohlcv_candles FINAL
+  // The corpus freshness check of every day the table holds: the query source/clickhouse/fingerprint.rs sends
+  // (one line per day and mint; the client sums them per bucket).
+  fingerprint: `SELECT q_day, hex(q_mint), q_n, q_v, lower(hex(cityHash64(q_mint, q_n, q_v)))
+    FROM (SELECT intDiv(toUInt32(timestamp), 86400) AS q_day, token_address AS q_mint, count() AS q_n,
+    toString(max(\`ingested_at\`)) AS q_v FROM bench.ohlcv_candles FINAL
     WHERE chain = 'solana' AND interval_seconds = 60 AND timestamp >= toDateTime(${T0})
-    AND timestamp < toDateTime(${T0 + 31 * 86400}) GROUP BY q_day, q_mint) GROUP BY q_day, q_bucket
-    ORDER BY q_day, q_bucket FORMAT TabSeparated`,
+    AND timestamp < toDateTime(${T0 + 31 * 86400}) GROUP BY q_day, q_mint) FORMAT TabSeparated`,
 };
 
 /** A query shape streamed by curl to /dev/null, best of `runs`, with the server's peak memory; `unlimited` lifts
@@ -429,8 +432,86 @@ ${await machine()}`;
   writeSection('object-store', text);
 }
 
+/** What the server read for the exporter's queries since `sinceS`: the fingerprint queries and the fetches apart
+ * (rows, MiB, server milliseconds). */
+async function serverRead(sinceS) {
+  await q('SYSTEM FLUSH LOGS');
+  const text = await q(`SELECT position(query, 'cityHash64') > 0 AS fp, sum(read_rows), sum(read_bytes), sum(query_duration_ms)
+    FROM system.query_log WHERE type = 2 AND event_time >= toDateTime(${sinceS}) AND position(query, 'ohlcv_candles') > 0
+    AND position(query, 'query_log') = 0 AND position(query, 'INSERT') = 0 GROUP BY fp FORMAT TSV`);
+  const out = { fp: { rows: 0, mib: 0, ms: 0 }, fetch: { rows: 0, mib: 0, ms: 0 } };
+  for (const line of text.trim().split('\n').filter(Boolean)) {
+    const [fp, rows, bytes, ms] = line.split('\t').map(Number);
+    out[fp ? 'fp' : 'fetch'] = { rows, mib: bytes / 2 ** 20, ms };
+  }
+  return out;
+}
+
+/**
+ * A stale corpus day refreshed against the same day exported from scratch, on the same server state, alternating,
+ * best of RUNS: after corrected candles for 1% of the mints (a partial refresh: only their buckets are rebuilt,
+ * only they are fetched), and after corrected candles for every mint (the indexer catching up: the day is
+ * exported whole). Each refresh starts from a copy of the day as first sealed.
+ */
+async function refreshRun() {
+  const rows = await load();
+  const day = { interval: '1m', date_from: '2025-01-01', date_to: '2025-01-02', clickhouse: ch };
+  const sealed = join(work, 'refresh-sealed');
+  child('corpus', { ...day, data_root: sealed });
+  const changes = [
+    ['corrected candles for 1% of the mints (10 each)', 'k % 100 = 0'],
+    ['corrected candles for every mint (10 each)', '1'],
+  ];
+  const lines = [];
+  let version = T0;
+  for (const [what, where] of changes) {
+    version += 3600;
+    await q(`INSERT INTO bench.ohlcv_candles SELECT token_address, chain, timestamp, interval_seconds, open, high, low, close * 1.01,
+      volume, toDateTime(${version}) FROM bench.ohlcv_candles FINAL WHERE token_address IN (SELECT mint FROM bench.tokens WHERE ${where})
+      AND toUInt32(timestamp) % 8640 < 60 AND timestamp < toDateTime(${T0 + 86400})`, '&max_memory_usage=0');
+    for (const mode of MODES) {
+      pin(mode === 'pinned');
+      const full = [];
+      const refresh = [];
+      for (let i = 0; i < RUNS; i++) {
+        log(`${mode}: ${what}: from scratch and refreshed (${i + 1}/${RUNS})`);
+        const scratch = join(work, 'refresh-scratch');
+        rmSync(scratch, { recursive: true, force: true });
+        await sleep(1100);
+        let since = Math.floor(Date.now() / 1000);
+        const f = child('corpus', { ...day, data_root: scratch });
+        full.push({ ...f, read: await serverRead(since) });
+        const copy = join(work, 'refresh-copy');
+        rmSync(copy, { recursive: true, force: true });
+        execFileSync('cp', ['-a', sealed, copy]);
+        await sleep(1100);
+        since = Math.floor(Date.now() / 1000);
+        const r = child('corpus', { ...day, data_root: copy });
+        refresh.push({ ...r, read: await serverRead(since) });
+      }
+      pin(false);
+      const [f, r] = [best(full, 'seconds'), best(refresh, 'seconds')];
+      const how = r.refreshed ? `${r.refreshed.buckets} buckets rebuilt, ${r.refreshed.mints} mints fetched, ${r.refreshed.files_kept} files kept` : 'exported whole';
+      const read = (x) => `fetch ${fmt(x.read.fetch.rows / 1e6, 2)}M rows / ${fmt(x.read.fetch.mib, 0)} MiB, fingerprint ${fmt(x.read.fp.rows / 1e6, 2)}M rows / ${fmt(x.read.fp.mib, 0)} MiB`;
+      const pct = (a, b) => `${fmt((100 * a) / b, 1)}%`;
+      lines.push(`| ${mode} | ${what} | ${fmt(f.seconds)} s; ${read(f)} | ${fmt(r.seconds)} s; ${read(r)}; ${how} | **${pct(r.seconds, f.seconds)}** / **${pct(r.read.fetch.rows, f.read.fetch.rows)}** / ${pct(r.read.fetch.mib + r.read.fp.mib, f.read.fetch.mib + f.read.fp.mib)} |`);
+    }
+  }
+  const stamp = `Last run: \`npm run bench -- --refresh --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; one day of ${fmt(rows / 1e6, 2)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), best of ${RUNS}, from scratch and refreshed alternating on the same server state. Rows read: the server's \`read_rows\` over the exporter's queries (fingerprints and fetches), from \`system.query_log\`.`;
+  const text = `${stamp}
+
+| mode | source change | the day exported from scratch | the sealed day refreshed | refreshed / from scratch: time / rows fetched / server MiB read (fingerprint included) |
+|---|---|---|---|---|
+${lines.join('\n')}
+
+${await machine()}`;
+  console.log(text);
+  writeSection('refresh', text);
+}
+
 try {
   if (OBJECT_STORE) await objectStoreRun();
+  else if (REFRESH) await refreshRun();
   else if (FRESHNESS) await freshnessRun();
   else if (SCALE) await scaleRun();
   else await mainRun();

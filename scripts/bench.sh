@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run bench [-- --rows N] [--pin | --no-pin] [--scale | --freshness | --object-store [--link-mbps 20]]`: release build, a throwaway ClickHouse with
+# `npm run bench [-- --rows N] [--pin | --no-pin] [--scale | --freshness | --refresh | --object-store [--link-mbps 20]]`: release build, a throwaway ClickHouse with
 # max_memory_usage 1 GiB per query and query logging on (the server's cost per query is read from
 # system.query_log), then bench/bench.mjs, which rewrites its sections of BENCHMARKS.md.
 set -euo pipefail

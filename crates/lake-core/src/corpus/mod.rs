@@ -4,8 +4,9 @@
 //! Candles stream from ClickHouse in key order into the days' bucket files: one query for a run of up to seven
 //! days (see [`batch`]); a mint filter or a shard (`buckets` = a sub-range) asks for its own mints only. Each
 //! day's manifest records the source's fingerprint, taken before its rows are read (see [`freshness`]). On a
-//! re-run a sealed day is skipped when it verifies and its source's fingerprint is unchanged; a damaged or stale
-//! day is redone. A shard publishes each of its bucket
+//! re-run a sealed day is skipped when it verifies and its source's fingerprint is unchanged; a stale day is
+//! refreshed in part where it can be (only its changed mints fetched, only their buckets rebuilt: see
+//! [`refresh`]), a damaged one redone. A shard publishes each of its bucket
 //! directories atomically, then its own sealed manifest; the shard that completes the set of shards writes the
 //! day's `manifest.json` from them (see [`shards`]).
 
@@ -19,6 +20,7 @@ mod refresh;
 mod shards;
 pub(crate) mod status;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -289,7 +291,13 @@ impl Export {
     /// Exports a run of consecutive days with one query. The first day is written as its rows arrive; the others
     /// are parked and written after. Each day is sealed, and its publish started or queued, before the next is
     /// written: a failure keeps the days before it.
-    async fn export_batch(self: &Arc<Self>, batch: &[NaiveDate]) -> Result<Vec<Written>> {
+    /// `known` holds the server's fingerprints already asked for (a stale day's, by the survey): only the other
+    /// days' are asked for now.
+    async fn export_batch(
+        self: &Arc<Self>,
+        batch: &[NaiveDate],
+        known: BTreeMap<NaiveDate, SourceFingerprint>,
+    ) -> Result<Vec<Written>> {
         self.cancel.check()?;
         self.progress.phase(Phase::Exporting, None);
         // The batch's retries are recorded on its first day, whose query read them all.
@@ -297,7 +305,17 @@ impl Export {
         let first = day_bounds_s(batch[0])?;
         let last = day_bounds_s(batch[batch.len() - 1])?;
         // Before the rows: a change between the two makes the day look stale later, never fresh when it is not.
-        let mut prints = self.fingerprints(batch).await?;
+        let unknown: Vec<NaiveDate> = batch
+            .iter()
+            .filter(|d| !known.contains_key(d))
+            .copied()
+            .collect();
+        let mut prints = if unknown.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.fingerprints(&unknown).await?
+        };
+        prints.extend(known);
         let request = Arc::new(self.request((first.0, last.1)).await?);
         let target = self.prepare(batch[0]).await?;
         let root = target.root().to_owned();
@@ -428,7 +446,7 @@ impl Export {
     async fn fingerprints(
         &self,
         days: &[NaiveDate],
-    ) -> Result<std::collections::BTreeMap<NaiveDate, SourceFingerprint>> {
+    ) -> Result<BTreeMap<NaiveDate, SourceFingerprint>> {
         current_fingerprints(
             &self.source,
             days,
@@ -550,12 +568,13 @@ fn day_bounds_s(day: NaiveDate) -> Result<(u32, u32)> {
     }
 }
 
-/// One day of the export: why it is (re)done, how (a stale day may be refreshed in part, from the server's
-/// fingerprint `now`), and (once known) what happened to it.
+/// One day of the export: why it is (re)done, what the server's fingerprint of it is (a stale day's, asked by
+/// the survey), whether it is refreshed in part, and (once known) what happened to it.
 struct DayState {
     day: NaiveDate,
     reason: DayReason,
-    refresh: Option<(RefreshPlan, SourceFingerprint)>,
+    now: Option<SourceFingerprint>,
+    refresh: Option<RefreshPlan>,
     outcome: Option<DayOutcome>,
 }
 
@@ -571,7 +590,7 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
     };
     let mut states = Vec::with_capacity(found.len());
     for (day, prev) in found {
-        let mut refresh = None;
+        let (mut refresh, mut print) = (None, None);
         let reason = match prev {
             Previous::Missing => DayReason::New,
             Previous::Damaged(what) => DayReason::Damaged(what),
@@ -581,9 +600,8 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
                 Freshness::Fresh => DayReason::Fresh,
                 Freshness::Unfingerprinted => DayReason::Unfingerprinted,
                 Freshness::Stale(what) => {
-                    refresh = now
-                        .remove(&day)
-                        .and_then(|now| RefreshPlan::new(&m, &now).map(|plan| (plan, now)));
+                    print = now.remove(&day);
+                    refresh = print.as_ref().and_then(|now| RefreshPlan::new(&m, now));
                     DayReason::Stale(what)
                 }
             },
@@ -604,6 +622,7 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
         states.push(DayState {
             day,
             reason,
+            now: print,
             refresh,
             outcome,
         });
@@ -647,8 +666,11 @@ async fn export_days(
             i += 1;
             continue;
         }
-        if let Some((plan, now)) = states[i].refresh.take() {
+        if let Some(plan) = states[i].refresh.take() {
             let state = &mut states[i];
+            let now = state.now.take().ok_or_else(|| {
+                LakeError::internal("a refresh plan without the fingerprint it was made from")
+            })?;
             let refreshed = Refreshed {
                 buckets: plan.changed.len() as u32,
                 mints: plan.mints_fetched(),
@@ -670,7 +692,11 @@ async fn export_days(
         }
         let end = batch_end(states, i);
         let batch: Vec<NaiveDate> = states[i..end].iter().map(|s| s.day).collect();
-        let written = export.export_batch(&batch).await?;
+        let known = states[i..end]
+            .iter_mut()
+            .filter_map(|s| Some((s.day, s.now.take()?)))
+            .collect();
+        let written = export.export_batch(&batch, known).await?;
         for (state, written) in states[i..end].iter_mut().zip(written) {
             *stats += written.stats;
             state.outcome = Some(DayOutcome {
