@@ -9,10 +9,12 @@ use super::config::CorpusSettings;
 use super::{manifest_name, selection_of};
 use crate::error::Result;
 use crate::lake::day_manifest::{DayManifest, Selection};
+use crate::lake::fingerprint::query_size;
 use crate::lake::layout::bucket_of_day_path;
 use crate::lake::manifest_reader::{Manifest, ManifestError};
 use crate::lake::sealed_files::SealedFiles;
 use crate::lake::verify::check_for_reuse;
+use crate::source::clickhouse::fingerprint::DaySizes;
 use crate::task::blocking::blocking;
 
 /// What an earlier export left for a day.
@@ -47,13 +49,22 @@ pub(crate) async fn previous_days(settings: &CorpusSettings) -> Result<Vec<(Naiv
     Ok(found)
 }
 
-/// The sealed days whose freshness the server can tell: those with a fingerprint.
-pub(crate) fn fingerprinted(found: &[(NaiveDate, Previous)]) -> Vec<NaiveDate> {
-    found
+/// The sealed days whose freshness the server can tell (those with a fingerprint), and about how many candles
+/// the fingerprint query of each counts.
+pub(crate) fn fingerprinted(found: &[(NaiveDate, Previous)]) -> (Vec<NaiveDate>, DaySizes) {
+    let mut sizes = DaySizes::new();
+    let days = found
         .iter()
-        .filter(|(_, p)| matches!(p, Previous::Sealed(m) if m.source_fingerprint.is_some()))
-        .map(|(d, _)| *d)
-        .collect()
+        .filter_map(|(d, p)| match p {
+            Previous::Sealed(m) => {
+                let size = query_size(m)?;
+                sizes.insert(*d, size);
+                Some(*d)
+            }
+            _ => None,
+        })
+        .collect();
+    (days, sizes)
 }
 
 /// Reads the day's manifest `manifest_name` (the day's own or this shard's) and checks it.

@@ -48,7 +48,7 @@ use crate::task::cancel::CancelFlag;
 use crate::writer::bucket_writer::PartSettings;
 
 use crate::lake::fingerprint::{freshness, Freshness};
-use crate::source::clickhouse::fingerprint::current_fingerprints;
+use crate::source::clickhouse::fingerprint::{current_fingerprints, DaySizes};
 use batch::{ParkedDays, ParkingSink, MAX_BATCH_DAYS};
 use bucket_filter::BucketFilter;
 use config::CorpusSettings;
@@ -313,7 +313,8 @@ impl Export {
         let mut prints = if unknown.is_empty() {
             BTreeMap::new()
         } else {
-            self.fingerprints(&unknown).await?
+            // New days: their size is unknown, so they are counted under `FINAL`.
+            self.fingerprints(&unknown, &DaySizes::new()).await?
         };
         prints.extend(known);
         let request = Arc::new(self.request((first.0, last.1)).await?);
@@ -442,16 +443,18 @@ impl Export {
         })
     }
 
-    /// The source's fingerprints of `days` for this export's selection.
+    /// The source's fingerprints of `days` for this export's selection (`sizes`: see [`DaySizes`]).
     async fn fingerprints(
         &self,
         days: &[NaiveDate],
+        sizes: &DaySizes,
     ) -> Result<BTreeMap<NaiveDate, SourceFingerprint>> {
         current_fingerprints(
             &self.source,
             days,
             self.settings.buckets,
             self.settings.mint_filter.as_deref(),
+            sizes,
         )
         .await
     }
@@ -582,11 +585,11 @@ struct DayState {
 /// against the server's fingerprints of their selection.
 async fn survey(export: &Export) -> Result<Vec<DayState>> {
     let found = previous_days(&export.settings).await?;
-    let to_check = fingerprinted(&found);
+    let (to_check, sizes) = fingerprinted(&found);
     let mut now = if export.settings.overwrite {
         Default::default()
     } else {
-        export.fingerprints(&to_check).await?
+        export.fingerprints(&to_check, &sizes).await?
     };
     let mut states = Vec::with_capacity(found.len());
     for (day, prev) in found {

@@ -67,7 +67,7 @@ pub struct CorpusStatusReport {
 pub async fn corpus_status(settings: CorpusSettings) -> Result<CorpusStatusReport> {
     let corpus_dir = settings.shown_corpus();
     let found = previous_days(&settings).await?;
-    let to_check = fingerprinted(&found);
+    let (to_check, sizes) = fingerprinted(&found);
     // A server that cannot be asked makes the sealed days unknown, never fresh; the disk's answers still stand.
     let now = if to_check.is_empty() {
         Ok(Default::default())
@@ -87,6 +87,7 @@ pub async fn corpus_status(settings: CorpusSettings) -> Result<CorpusStatusRepor
                     &to_check,
                     settings.buckets,
                     settings.mint_filter.as_deref(),
+                    &sizes,
                 )
                 .await
             }

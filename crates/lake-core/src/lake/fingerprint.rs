@@ -201,6 +201,19 @@ impl SourceFingerprint {
     }
 }
 
+/// About how many candles a fingerprint query over the sealed day `manifest` counts: its fingerprint's, over
+/// every bucket when the selection is a shard without a mint filter (such a query reads every mint of the day).
+pub fn query_size(manifest: &DayManifest) -> Option<u64> {
+    let print = manifest.source_fingerprint.as_ref()?;
+    let candles: u64 = print.buckets.values().map(|p| p.candles).sum();
+    let range = manifest.selection.buckets;
+    let share = u64::from(range.hi - range.lo) + 1;
+    Some(match manifest.selection.mint_filter {
+        Some(_) => candles,
+        None => candles.saturating_mul(256).div_ceil(share),
+    })
+}
+
 /// A sealed day against its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Freshness {

@@ -3,9 +3,9 @@
 use chrono::NaiveDate;
 
 use crate::error::{ErrorCode, LakeError, Result};
-use crate::lake::fingerprint::{freshness, Freshness};
+use crate::lake::fingerprint::{freshness, query_size, Freshness};
 use crate::lake::layout::day_label;
-use crate::source::clickhouse::fingerprint::current_fingerprints;
+use crate::source::clickhouse::fingerprint::{current_fingerprints, DaySizes};
 use crate::source::clickhouse::{CandleSource, ClickHouseConfig};
 use crate::source::corpus::CorpusSource;
 use crate::spec::bucket_range::BucketRange;
@@ -23,7 +23,11 @@ pub async fn require_fresh(
     let (source, _) =
         CandleSource::connect(server, chain, interval_s, None, &CancelFlag::new()).await?;
     let days: Vec<NaiveDate> = corpus.day_manifests().map(|(d, _)| d).collect();
-    let now = current_fingerprints(&source, &days, BucketRange::ALL, None).await?;
+    let sizes: DaySizes = corpus
+        .day_manifests()
+        .filter_map(|(d, m)| Some((d, query_size(m)?)))
+        .collect();
+    let now = current_fingerprints(&source, &days, BucketRange::ALL, None, &sizes).await?;
     let mut stale = Vec::new();
     for (day, manifest) in corpus.day_manifests() {
         match freshness(manifest, now.get(&day)) {

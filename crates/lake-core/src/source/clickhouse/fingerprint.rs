@@ -22,6 +22,26 @@ use super::fetch::CandleSource;
 use super::sql::{mint_filter_clauses, sql_string};
 use super::table_schema::TableSchema;
 
+/// How a fingerprint query counts a day's candles per mint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    /// Rows under `FINAL`: one small state per (day, mint) on the server, whatever the rows.
+    Final,
+    /// Distinct times without `FINAL`, every key held on the server: the only way for engines without `FINAL`.
+    Distinct,
+    /// Distinct times without `FINAL` where they equal the rows under it
+    /// ([`TableSchema::final_is_distinct_keys`]): the same numbers for about a third of the server's time
+    /// (BENCHMARKS.md, "Corpus refresh"), under a memory cap; a query the cap (or a read-only profile) refuses
+    /// is asked again under `FINAL`.
+    DistinctCapped,
+}
+
+/// Per-query memory the capped distinct count may use: keys cost the server about 14 bytes each (141 MB for
+/// 10M rows of one day, measured on 18.16).
+const DISTINCT_MEMORY_CAP: u64 = 1 << 30;
+/// Keys one capped distinct query is planned for, from the days' sealed sizes: well under the cap.
+const DISTINCT_KEYS_PER_QUERY: u64 = 20_000_000;
+
 /// The bucket summaries of every day in `[start_s, end_s)` that has candles of `chain`/`interval_s`, only of the
 /// mints in `filter` when one is given. Days without candles are absent.
 pub async fn day_prints(
@@ -31,15 +51,15 @@ pub async fn day_prints(
     interval_s: u32,
     (start_s, end_s): (u32, u32),
     filter: Option<&[String]>,
+    counting: Counting,
 ) -> Result<BTreeMap<NaiveDate, BucketPrints>> {
     let version = schema
         .version_column
         .as_deref()
         .map_or("''".to_owned(), |v| format!("toString(max(`{v}`))"));
-    let (final_, candles) = if schema.supports_final() {
-        (" FINAL", "count()")
-    } else {
-        ("", "uniqExact(timestamp)")
+    let (final_, candles) = match counting {
+        Counting::Final => (" FINAL", "count()"),
+        Counting::Distinct | Counting::DistinctCapped => ("", "uniqExact(timestamp)"),
     };
     let mut days: BTreeMap<NaiveDate, BucketPrints> = BTreeMap::new();
     for clause in mint_filter_clauses(filter) {
@@ -59,7 +79,11 @@ pub async fn day_prints(
             table = conn.quoted_table(),
             filters = filters.join(" AND "),
         );
-        let text = conn.query_text(conn.client().query(&sql)).await?;
+        let mut query = conn.client().query(&sql);
+        if counting == Counting::DistinctCapped {
+            query = query.with_setting("max_memory_usage", DISTINCT_MEMORY_CAP.to_string());
+        }
+        let text = conn.query_text(query).await?;
         for line in text.lines().filter(|l| !l.is_empty()) {
             let (day, mint, print) = parse_line(line).ok_or_else(|| {
                 LakeError::new(
@@ -86,27 +110,49 @@ pub async fn day_prints(
 const MAX_DAYS_PER_QUERY: usize = 31;
 const MAX_DAYS_PER_QUERY_WITHOUT_FINAL: usize = 7;
 
+/// Candles each day's query is expected to count (the day's sealed size, for every bucket the query reads), where
+/// known.
+pub type DaySizes = BTreeMap<NaiveDate, u64>;
+
 /// What the server holds now for each of `days`, restricted to `buckets` and the mints of `filter` (sorted).
-/// Consecutive days share a query.
+/// Consecutive days share a query; days whose size is known are counted without `FINAL` where that gives the
+/// same numbers, as many per query as fit [`DISTINCT_KEYS_PER_QUERY`].
 pub async fn current_fingerprints(
     source: &CandleSource,
     days: &[NaiveDate],
     buckets: BucketRange,
     filter: Option<&[String]>,
+    sizes: &DaySizes,
 ) -> Result<BTreeMap<NaiveDate, SourceFingerprint>> {
     let mut out = BTreeMap::new();
-    let max_days = if source.schema.supports_final() {
-        MAX_DAYS_PER_QUERY
-    } else {
-        MAX_DAYS_PER_QUERY_WITHOUT_FINAL
-    };
+    let capped = source.schema.supports_final() && source.schema.final_is_distinct_keys();
+    let fits = |d: &NaiveDate| sizes.get(d).is_some_and(|&n| n <= DISTINCT_KEYS_PER_QUERY);
     let mut i = 0;
     while i < days.len() {
+        let counting = if !source.schema.supports_final() {
+            Counting::Distinct
+        } else if capped && fits(&days[i]) {
+            Counting::DistinctCapped
+        } else {
+            Counting::Final
+        };
+        let max_days = match counting {
+            Counting::Final => MAX_DAYS_PER_QUERY,
+            Counting::Distinct => MAX_DAYS_PER_QUERY_WITHOUT_FINAL,
+            Counting::DistinctCapped => MAX_DAYS_PER_QUERY,
+        };
+        let mut keys = sizes.get(&days[i]).copied().unwrap_or(0);
         let mut end = i + 1;
         while end < days.len()
             && end - i < max_days
             && days[end].signed_duration_since(days[end - 1]).num_days() == 1
         {
+            if counting == Counting::DistinctCapped {
+                match sizes.get(&days[end]) {
+                    Some(&n) if keys + n <= DISTINCT_KEYS_PER_QUERY => keys += n,
+                    _ => break,
+                }
+            }
             end += 1;
         }
         let (Some(start_s), Some(end_s)) = (
@@ -116,15 +162,27 @@ pub async fn current_fingerprints(
             i = end;
             continue;
         };
-        let mut prints = day_prints(
-            &source.conn,
-            &source.schema,
-            &source.chain,
-            source.interval_s,
-            (start_s, end_s),
-            filter,
-        )
-        .await?;
+        let ask = |counting| {
+            day_prints(
+                &source.conn,
+                &source.schema,
+                &source.chain,
+                source.interval_s,
+                (start_s, end_s),
+                filter,
+                counting,
+            )
+        };
+        let mut prints = match ask(counting).await {
+            // The cap (a day grown far past its sealed size) or a read-only profile refused the setting.
+            Err(e)
+                if counting == Counting::DistinctCapped
+                    && e.code() == ErrorCode::ClickhouseQuery =>
+            {
+                ask(Counting::Final).await?
+            }
+            other => other?,
+        };
         for &day in &days[i..end] {
             let buckets_of_day = prints.remove(&day).unwrap_or_default();
             let whole =

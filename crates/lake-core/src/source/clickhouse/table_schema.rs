@@ -17,6 +17,8 @@ pub struct TableSchema {
     pub sorting_key: Vec<String>,
     /// Type of each candle column (`token_address`, `timestamp`, then open…volume), as the server names it.
     pub column_types: Vec<String>,
+    /// The engine's arguments as the server prints them (`engine_full`), e.g. `["ingested_at"]`.
+    pub engine_args: Vec<String>,
 }
 
 /// Columns the export reads, with the type families it accepts.
@@ -46,7 +48,68 @@ fn bare(ty: &str) -> &str {
         .unwrap_or(ty)
 }
 
+/// The arguments inside the engine's parentheses in `engine_full` (`ReplacingMergeTree(ingested_at) ORDER BY …`),
+/// split at top-level commas; empty without parentheses.
+fn engine_args(engine_full: &str) -> Vec<String> {
+    let Some(open) = engine_full.find('(') else {
+        return Vec::new();
+    };
+    let (mut depth, mut quoted, mut args, mut current) = (0u32, false, Vec::new(), String::new());
+    let mut chars = engine_full[open + 1..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => {
+                current.push(c);
+                current.extend(chars.next());
+                continue;
+            }
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth == 0 => break,
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                args.push(current.trim().to_owned());
+                current.clear();
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    if !current.trim().is_empty() {
+        args.push(current.trim().to_owned());
+    }
+    args
+}
+
 impl TableSchema {
+    /// True when a day's candles under `FINAL` are exactly its distinct (mint, time) keys and their largest
+    /// version the largest of all its rows, so both can be counted without `FINAL`: a `ReplacingMergeTree`
+    /// whose version is the version column (no `is_deleted`, which `FINAL` would drop) and whose key is the
+    /// candle key (chain and interval are fixed by the query's filter).
+    pub fn final_is_distinct_keys(&self) -> bool {
+        let replacing = matches!(
+            self.engine.as_str(),
+            "ReplacingMergeTree" | "ReplicatedReplacingMergeTree" | "SharedReplacingMergeTree"
+        );
+        // Replicated engines lead with their ZooKeeper path and replica name, both string literals.
+        let args: Vec<&str> = self
+            .engine_args
+            .iter()
+            .map(|a| a.trim_matches('`'))
+            .filter(|a| !a.starts_with('\''))
+            .collect();
+        let key_ok = self.sorting_key.iter().any(|c| c == "token_address")
+            && self.sorting_key.iter().any(|c| c == "timestamp")
+            && self.sorting_key.iter().all(|c| {
+                matches!(
+                    c.as_str(),
+                    "token_address" | "chain" | "timestamp" | "interval_seconds"
+                )
+            });
+        replacing && key_ok && args.len() == 1 && Some(args[0]) == self.version_column.as_deref()
+    }
+
     /// `FINAL` collapses duplicates exactly as the engine's merges would; other engines reject it (error 181).
     pub fn supports_final(&self) -> bool {
         matches!(
@@ -188,14 +251,19 @@ pub async fn load_table_schema(conn: &Connection) -> Result<TableSchema> {
         .query_text(
             conn.client()
                 .query(
-                    "SELECT engine, sorting_key FROM system.tables WHERE database = ? AND name = ?",
+                    "SELECT engine, sorting_key, engine_full FROM system.tables WHERE database = ? AND name = ?",
                 )
                 .bind(cfg.database.as_str())
                 .bind(cfg.table.as_str()),
         )
         .await?;
     let line = table.lines().next().unwrap_or_default();
-    let (engine, sorting_key) = line.split_once('\t').unwrap_or((line, ""));
+    let mut fields = line.split('\t');
+    let (engine, sorting_key, engine_full) = (
+        fields.next().unwrap_or_default(),
+        fields.next().unwrap_or_default(),
+        fields.next().unwrap_or_default(),
+    );
     if engine.trim().is_empty() {
         return Err(schema_error(conn, "the table does not exist".to_owned()));
     }
@@ -232,6 +300,7 @@ pub async fn load_table_schema(conn: &Connection) -> Result<TableSchema> {
             .filter(|c| !c.is_empty())
             .collect(),
         column_types,
+        engine_args: engine_args(&engine_full.replace("\\'", "'")),
     })
 }
 
@@ -245,7 +314,46 @@ mod tests {
             version_column: Some("ingested_at".into()),
             sorting_key: key.split(", ").map(str::to_owned).collect(),
             column_types: types.iter().map(|t| (*t).to_owned()).collect(),
+            engine_args: vec!["ingested_at".into()],
         }
+    }
+
+    #[test]
+    fn only_a_replacing_engine_on_the_version_and_the_candle_key_counts_without_final() {
+        let key = "token_address, chain, timestamp, interval_seconds";
+        assert!(schema("ReplacingMergeTree", key, &PLAIN).final_is_distinct_keys());
+        let replicated = TableSchema {
+            engine_args: engine_args(
+                "ReplicatedReplacingMergeTree('/ch/{shard}/t', '{replica}', ingested_at) ORDER BY x",
+            ),
+            ..schema("ReplicatedReplacingMergeTree", key, &PLAIN)
+        };
+        assert_eq!(
+            replicated.engine_args,
+            vec!["'/ch/{shard}/t'", "'{replica}'", "ingested_at"]
+        );
+        assert!(replicated.final_is_distinct_keys());
+        let cases = [
+            (
+                "ReplacingMergeTree(ingested_at, is_deleted) ORDER BY x",
+                key,
+            ),
+            ("ReplacingMergeTree ORDER BY x", key),
+            ("ReplacingMergeTree(other_version) ORDER BY x", key),
+            (
+                "ReplacingMergeTree(ingested_at) ORDER BY x",
+                "token_address, source, timestamp",
+            ),
+        ];
+        for (full, key) in cases {
+            let s = TableSchema {
+                engine_args: engine_args(full),
+                ..schema("ReplacingMergeTree", key, &PLAIN)
+            };
+            assert!(!s.final_is_distinct_keys(), "{full} / {key}");
+        }
+        assert!(!schema("CollapsingMergeTree", key, &PLAIN).final_is_distinct_keys());
+        assert_eq!(engine_args("Memory"), Vec::<String>::new());
     }
 
     const PLAIN: [&str; 7] = [
