@@ -39,7 +39,7 @@ pub enum Counting {
 /// Per-query memory the capped distinct count may use: keys cost the server about 14 bytes each (141 MB for
 /// 10M rows of one day, measured on 18.16).
 const DISTINCT_MEMORY_CAP: u64 = 1 << 30;
-/// Keys one capped distinct query is planned for, from the days' sealed sizes: well under the cap.
+/// Keys a query may be planned to count without `FINAL`, from its days' sealed sizes: well under the cap.
 const DISTINCT_KEYS_PER_QUERY: u64 = 20_000_000;
 
 /// The bucket summaries of every day in `[start_s, end_s)` that has candles of `chain`/`interval_s`, only of the
@@ -115,8 +115,8 @@ const MAX_DAYS_PER_QUERY_WITHOUT_FINAL: usize = 7;
 pub type DaySizes = BTreeMap<NaiveDate, u64>;
 
 /// What the server holds now for each of `days`, restricted to `buckets` and the mints of `filter` (sorted).
-/// Consecutive days share a query; days whose size is known are counted without `FINAL` where that gives the
-/// same numbers, as many per query as fit [`DISTINCT_KEYS_PER_QUERY`].
+/// Consecutive days share a query; a query whose days' sizes are known and fit [`DISTINCT_KEYS_PER_QUERY`] counts
+/// without `FINAL` where that gives the same numbers.
 pub async fn current_fingerprints(
     source: &CandleSource,
     days: &[NaiveDate],
@@ -126,40 +126,12 @@ pub async fn current_fingerprints(
 ) -> Result<BTreeMap<NaiveDate, SourceFingerprint>> {
     let mut out = BTreeMap::new();
     let capped = source.schema.supports_final() && source.schema.final_is_distinct_keys();
-    let fits = |d: &NaiveDate| sizes.get(d).is_some_and(|&n| n <= DISTINCT_KEYS_PER_QUERY);
-    let mut i = 0;
-    while i < days.len() {
-        let counting = if !source.schema.supports_final() {
-            Counting::Distinct
-        } else if capped && fits(&days[i]) {
-            Counting::DistinctCapped
-        } else {
-            Counting::Final
-        };
-        let max_days = match counting {
-            Counting::Final => MAX_DAYS_PER_QUERY,
-            Counting::Distinct => MAX_DAYS_PER_QUERY_WITHOUT_FINAL,
-            Counting::DistinctCapped => MAX_DAYS_PER_QUERY,
-        };
-        let mut keys = sizes.get(&days[i]).copied().unwrap_or(0);
-        let mut end = i + 1;
-        while end < days.len()
-            && end - i < max_days
-            && days[end].signed_duration_since(days[end - 1]).num_days() == 1
-        {
-            if counting == Counting::DistinctCapped {
-                match sizes.get(&days[end]) {
-                    Some(&n) if keys + n <= DISTINCT_KEYS_PER_QUERY => keys += n,
-                    _ => break,
-                }
-            }
-            end += 1;
-        }
+    for (range, counting) in plan_queries(days, sizes, source.schema.supports_final(), capped) {
+        let (i, end) = (range.start, range.end);
         let (Some(start_s), Some(end_s)) = (
             day_start_s(days[i]),
             day_start_s(days[end - 1]).map(|s| s + 86_400),
         ) else {
-            i = end;
             continue;
         };
         let ask = |counting| {
@@ -189,9 +161,56 @@ pub async fn current_fingerprints(
                 SourceFingerprint::new(source.schema.version_column.clone(), buckets_of_day);
             out.insert(day, whole.restricted(buckets));
         }
-        i = end;
     }
     Ok(out)
+}
+
+/// The queries for `days` (sorted): runs of consecutive days, at most [`MAX_DAYS_PER_QUERY`] (a week without
+/// `FINAL`), each with how it counts. A run is counted without `FINAL` (where `capped` says that gives the same
+/// numbers) only if the known sizes of all its days fit [`DISTINCT_KEYS_PER_QUERY`]: splitting it into shorter
+/// queries would make each read again the granules that straddle its ends (a granule of a long-lived mint spans
+/// days), more than the cheaper count saves.
+fn plan_queries(
+    days: &[NaiveDate],
+    sizes: &DaySizes,
+    supports_final: bool,
+    capped: bool,
+) -> Vec<(std::ops::Range<usize>, Counting)> {
+    let max_days = if supports_final {
+        MAX_DAYS_PER_QUERY
+    } else {
+        MAX_DAYS_PER_QUERY_WITHOUT_FINAL
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < days.len() {
+        let mut end = i + 1;
+        while end < days.len()
+            && end - i < max_days
+            && days[end].signed_duration_since(days[end - 1]).num_days() == 1
+        {
+            end += 1;
+        }
+        let fits = days[i..end]
+            .iter()
+            .try_fold(0u64, |keys, d| {
+                sizes
+                    .get(d)
+                    .map(|&n| keys.saturating_add(n))
+                    .filter(|&k| k <= DISTINCT_KEYS_PER_QUERY)
+            })
+            .is_some();
+        let counting = if !supports_final {
+            Counting::Distinct
+        } else if capped && fits {
+            Counting::DistinctCapped
+        } else {
+            Counting::Final
+        };
+        out.push((i..end, counting));
+        i = end;
+    }
+    out
 }
 
 fn day_start_s(day: NaiveDate) -> Option<u32> {
@@ -225,6 +244,48 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_whole_run_of_known_small_days_is_counted_without_final() {
+        let d = |n: u64| {
+            NaiveDate::from_ymd_opt(2025, 1, 1)
+                .unwrap()
+                .checked_add_days(chrono::Days::new(n))
+                .unwrap()
+        };
+        let days: Vec<NaiveDate> = (0..40).chain([50, 51]).map(d).collect();
+        let small: DaySizes = days.iter().map(|&day| (day, 100_000)).collect();
+        let plan = plan_queries(&days, &small, true, true);
+        let shape: Vec<(usize, usize, Counting)> =
+            plan.iter().map(|(r, c)| (r.start, r.end, *c)).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (0, 31, Counting::DistinctCapped),
+                (31, 40, Counting::DistinctCapped),
+                (40, 42, Counting::DistinctCapped),
+            ],
+            "runs break at 31 days and at a gap"
+        );
+        // A run too large for one distinct query is not split into short ones: it is counted under FINAL.
+        let large: DaySizes = days.iter().map(|&day| (day, 5_000_000)).collect();
+        assert_eq!(
+            plan_queries(&days, &large, true, true)[0].1,
+            Counting::Final
+        );
+        let mut one_unknown = small.clone();
+        one_unknown.remove(&d(3));
+        assert_eq!(
+            plan_queries(&days, &one_unknown, true, true)[0].1,
+            Counting::Final
+        );
+        assert_eq!(
+            plan_queries(&days, &small, true, false)[0].1,
+            Counting::Final
+        );
+        let plain = plan_queries(&days, &DaySizes::new(), false, false);
+        assert_eq!((plain[0].0.clone(), plain[0].1), (0..7, Counting::Distinct));
+    }
 
     #[test]
     fn answer_lines_parse_and_reject_garbage() {
