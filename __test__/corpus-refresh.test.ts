@@ -17,6 +17,14 @@ const NEW_MINT = 'NewMint999pump';
 /** The bucket directory of a day-relative file path. */
 const bucketDir = (p: string) => p.split('/')[0]!;
 
+/** Asserts two day directories (read with filesUnder) hold the same Parquet files, byte for byte. */
+function expectSameDataFiles(a: Map<string, Buffer>, b: Map<string, Buffer>): void {
+  const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet'));
+  expect(data(b)).toEqual(data(a));
+  expect(data(a).length).toBeGreaterThan(0);
+  for (const p of data(a)) expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
+}
+
 /** Waits until ClickHouse has applied every mutation of `db` (18.16 runs them in the background). */
 async function mutationsDone(db: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -99,9 +107,7 @@ describe('a stale corpus day refreshed in part', () => {
     const scratch = await exportCorpus({ ...config, data_root: join(work, 'scratch') });
     const a = filesUnder(scratch.days[0]!.dir);
     const b = filesUnder(dir);
-    const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet'));
-    expect(data(b)).toEqual(data(a));
-    for (const p of data(a)) expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
+    expectSameDataFiles(a, b);
     const manifest = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'));
     expect(manifest(dir).source_fingerprint).toEqual(manifest(scratch.days[0]!.dir).source_fingerprint);
     expect(manifest(dir).files).toEqual(manifest(scratch.days[0]!.dir).files);
@@ -165,9 +171,7 @@ describe('a sharded corpus day refreshed in part', () => {
     const scratch = await exportCorpus({ ...config, data_root: join(work, 'scratch') });
     const a = filesUnder(scratch.days[0]!.dir);
     const b = filesUnder(dir);
-    const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet'));
-    expect(data(b)).toEqual(data(a));
-    for (const p of data(a)) expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
+    expectSameDataFiles(a, b);
     const manifest = (d: string) => JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'));
     expect(manifest(dir).source_fingerprint.digest).toBe(manifest(scratch.days[0]!.dir).source_fingerprint.digest);
   });
@@ -246,9 +250,7 @@ describe.runIf(s3Suite())('a stale corpus day in an object store refreshed in pa
       const scratch = await exportCorpus({ ...config, data_root: join(tempDir('lake-s3refresh'), 'scratch'), object_store: undefined });
       const a = filesUnder(scratch.days[0]!.dir);
       const b = filesUnder(await s3.local(dayUrl));
-      const data = (m: Map<string, Buffer>) => [...m.keys()].filter((p) => p.endsWith('.parquet'));
-      expect(data(b)).toEqual(data(a));
-      for (const p of data(a)) expect(b.get(p)!.equals(a.get(p)!), p).toBe(true);
+      expectSameDataFiles(a, b);
       expect((await corpusStatus(config)).days.map((d) => d.state)).toEqual(['fresh']);
     } finally {
       await proxy.close();
