@@ -118,8 +118,14 @@ impl DayTarget {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| LakeError::io("cannot create directory", parent, &e))?;
             }
-            if std::fs::hard_link(&from, &to).is_err() {
+            let linked =
+                !crate::failpoint::disabled("hard_link") && std::fs::hard_link(&from, &to).is_ok();
+            if !linked {
                 std::fs::copy(&from, &to).map_err(|e| LakeError::io("cannot copy", &from, &e))?;
+                // A copy is new data: flushed like every file an export writes, before its directories are.
+                std::fs::File::open(&to)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| LakeError::io("cannot flush", &to, &e))?;
             }
         }
         Ok(())
