@@ -126,17 +126,7 @@ impl CorpusSource {
         request: &BucketRequest,
         cancel: &CancelFlag,
     ) -> Result<Vec<FetchedMint>> {
-        let index: HashMap<&str, usize> = request
-            .mints
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.mint.as_str(), i))
-            .collect();
-        let mut out: Vec<FetchedMint> = request
-            .mints
-            .iter()
-            .map(|m| FetchedMint::empty(&m.mint))
-            .collect();
+        let mut reader = MintReader::new(&request.mints);
         for day in self.days.values() {
             let (lo, hi) = (day.start_ms, day.start_ms + DAY_MS);
             let wanted: Vec<&MintRanges> = request
@@ -154,10 +144,10 @@ impl CorpusSource {
                 .flatten()
             {
                 cancel.check()?;
-                read_file(path, &wanted, &request.mints, &index, &mut out)?;
+                reader.read(path, &wanted)?;
             }
         }
-        Ok(out)
+        Ok(reader.out)
     }
 }
 
@@ -168,24 +158,45 @@ pub(crate) fn read_mints(
     request: &[MintRanges],
     cancel: &CancelFlag,
 ) -> Result<Vec<FetchedMint>> {
-    let index: HashMap<&str, usize> = request
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.mint.as_str(), i))
-        .collect();
-    let mut out: Vec<FetchedMint> = request
-        .iter()
-        .map(|m| FetchedMint::empty(&m.mint))
-        .collect();
-    if request.is_empty() {
-        return Ok(out);
+    let mut reader = MintReader::new(request);
+    if !request.is_empty() {
+        let wanted: Vec<&MintRanges> = request.iter().collect();
+        for path in paths {
+            cancel.check()?;
+            reader.read(path, &wanted)?;
+        }
     }
-    let wanted: Vec<&MintRanges> = request.iter().collect();
-    for path in paths {
-        cancel.check()?;
-        read_file(path, &wanted, request, &index, &mut out)?;
+    Ok(reader.out)
+}
+
+/// The candles of a request's mints gathered from sealed bucket files, one file at a time.
+struct MintReader<'a> {
+    request: &'a [MintRanges],
+    index: HashMap<&'a str, usize>,
+    /// One per requested mint, in request order.
+    out: Vec<FetchedMint>,
+}
+
+impl<'a> MintReader<'a> {
+    fn new(request: &'a [MintRanges]) -> Self {
+        Self {
+            request,
+            index: request
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.mint.as_str(), i))
+                .collect(),
+            out: request
+                .iter()
+                .map(|m| FetchedMint::empty(&m.mint))
+                .collect(),
+        }
     }
-    Ok(out)
+
+    /// Adds the candles of `wanted` (requested mints the file may hold) found in the file at `path`.
+    fn read(&mut self, path: &Path, wanted: &[&MintRanges]) -> Result<()> {
+        read_file(path, wanted, self.request, &self.index, &mut self.out)
+    }
 }
 
 /// A sealed day's manifest, if it can stand for every mint of `chain` that day.
