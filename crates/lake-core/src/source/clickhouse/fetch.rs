@@ -30,7 +30,7 @@ use super::connection::Connection;
 use super::day_mints::mints_in_range;
 use super::native::{CandleDecoder, Expected};
 use super::read_order::ReadOrder;
-use super::sql::{mints_query, query_chunks, range_query, seconds_range};
+use super::sql::{mints_query, query_chunks, range_query, seconds_range, CandleQuery};
 use super::table_schema::TableSchema;
 use crate::task::retry::RetryObserver;
 
@@ -53,6 +53,10 @@ pub struct CandleSource {
     pub interval_s: u32,
     /// The cheapest way this server gives rows in key order.
     pub order: ReadOrder,
+    /// The server's time zone (`timezone()`), in which it prints a plain `DateTime`.
+    pub time_zone: String,
+    /// Read each row's version with it (the expression), so that a day's fingerprint comes from its rows.
+    pub row_versions: Option<String>,
 }
 
 /// Debug builds only: `QUANTBOT_LAKE_TEST_READ_ORDER=key` trusts the server's order even where it is not
@@ -97,9 +101,31 @@ impl CandleSource {
                 chain: chain.to_owned(),
                 interval_s,
                 order,
+                time_zone: info.timezone.clone(),
+                row_versions: None,
             },
             snapshot,
         ))
+    }
+
+    /// This source, reading each row's version with its candles ([`FetchedMint::day_rows`]) where the table's
+    /// version column allows it; `None` where it does not (the server then computes fingerprints).
+    pub fn with_row_versions(&self) -> Option<Self> {
+        let expr = self.schema.row_version_expr()?;
+        Some(Self {
+            row_versions: Some(expr),
+            ..self.clone()
+        })
+    }
+
+    fn query(&self) -> CandleQuery<'_> {
+        CandleQuery {
+            conn: &self.conn,
+            schema: &self.schema,
+            chain: &self.chain,
+            interval_s: self.interval_s,
+            versions: self.row_versions.as_deref(),
+        }
     }
 
     /// Fetches the plan's mints (sorted), sending one [`FetchedMint`] per mint, in order, to `tx`.
@@ -142,9 +168,7 @@ impl CandleSource {
                     whole = Some(match whole {
                         None => part,
                         Some(mut w) => {
-                            w.candles.append(part.candles);
-                            w.rows_fetched += part.rows_fetched;
-                            w.duplicates_dropped += part.duplicates_dropped;
+                            w.append(part);
                             w
                         }
                     });
@@ -260,14 +284,7 @@ impl CandleSource {
             let (sql, expected) = match request {
                 Request::Mints(mints) => {
                     let rest = &mints[done..];
-                    match mints_query(
-                        &self.conn,
-                        &self.schema,
-                        &self.chain,
-                        self.interval_s,
-                        rest,
-                        order,
-                    ) {
+                    match mints_query(&self.query(), rest, order) {
                         Some(sql) => (sql, Expected::Mints(rest)),
                         // No range of these mints fits DateTime: they have no candles.
                         None => {
@@ -281,15 +298,7 @@ impl CandleSource {
                     }
                 }
                 Request::Range { ms, seconds } => (
-                    range_query(
-                        &self.conn,
-                        &self.schema,
-                        &self.chain,
-                        self.interval_s,
-                        seconds,
-                        after.as_deref(),
-                        order,
-                    ),
+                    range_query(&self.query(), seconds, after.as_deref(), order),
                     Expected::Range(ms.0, ms.1),
                 ),
             };
@@ -325,6 +334,9 @@ impl CandleSource {
         mut handed_on: impl FnMut(&FetchedMint),
     ) -> Result<()> {
         let mut decoder = CandleDecoder::new(expected, order.trusted());
+        if self.row_versions.is_some() {
+            decoder = decoder.with_versions();
+        }
         let mut cursor = self
             .conn
             .cursor(self.conn.client().query_raw(sql), "Native")?;

@@ -28,6 +28,8 @@ pub const CANDLE_COLUMNS: [(&str, &str); 7] = [
     ("q_close", "Float64"),
     ("q_volume", "Float64"),
 ];
+/// The column a query that fingerprints its rows selects after the candle columns: each row's version.
+pub const VERSION_COLUMN: (&str, &str) = ("q_version", "UInt32");
 /// Most rows one block may claim (servers send 65,536 by default); more is garbage.
 const MAX_BLOCK_ROWS: u64 = 1 << 24;
 /// How much exception text is kept for the error message.
@@ -68,6 +70,8 @@ pub struct CandleDecoder<'a> {
     last_mint: Option<Vec<u8>>,
     /// How far the block at the start of `buf` has been scanned (blocks arrive in many pieces).
     scan: Scan,
+    /// Whether rows carry [`VERSION_COLUMN`], counted per day into [`FetchedMint::day_rows`].
+    versions: bool,
 }
 
 impl<'a> CandleDecoder<'a> {
@@ -92,7 +96,18 @@ impl<'a> CandleDecoder<'a> {
             ready: VecDeque::new(),
             last_mint: None,
             scan: Scan::default(),
+            versions: false,
         }
+    }
+
+    /// Expects [`VERSION_COLUMN`] after the candle columns and counts each mint's rows per day with it.
+    pub fn with_versions(mut self) -> Self {
+        self.versions = true;
+        self
+    }
+
+    fn columns(&self) -> usize {
+        CANDLE_COLUMNS.len() + usize::from(self.versions)
     }
 
     /// Consumes the next piece of the answer.
@@ -105,13 +120,13 @@ impl<'a> CandleDecoder<'a> {
         self.buf.extend_from_slice(chunk);
         let mut pos = 0;
         while pos < self.buf.len() {
-            if self.buf[pos] != CANDLE_COLUMNS.len() as u8 {
+            if usize::from(self.buf[pos]) != self.columns() {
                 // Not a block header: the server's exception text follows (only ever at a block boundary).
                 self.exception = Some(self.buf[pos..].to_vec());
                 self.buf.clear();
                 return Ok(());
             }
-            match parse_block(&self.buf, pos, &mut self.scan)? {
+            match parse_block(&self.buf, pos, &mut self.scan, self.versions)? {
                 Some(block) => {
                     self.scan = Scan::default();
                     let end = block.end;
@@ -210,6 +225,11 @@ impl<'a> CandleDecoder<'a> {
             let p = block.fixed[1 + c] + 8 * i;
             f64::from_le_bytes(buf[p..p + 8].try_into().expect("8 bytes"))
         };
+        let versions = self.versions;
+        let version_at = |i: usize| {
+            let p = block.fixed[6] + 4 * i;
+            u32::from_le_bytes(buf[p..p + 4].try_into().expect("4 bytes"))
+        };
         let trusted = self.trusted_order;
         let rows = block.mints.len();
         let mut i = 0;
@@ -238,6 +258,11 @@ impl<'a> CandleDecoder<'a> {
             let increasing = (i + 1..j).all(|k| ts_at(k - 1) < ts_at(k));
             if after_previous && increasing && range.is_some_and(|(_, hi)| last < hi) {
                 // The common case: the whole run is new, in order and inside one range: copy it as columns.
+                if versions {
+                    for r in i..j {
+                        fetched.note_row((ts_at(r) / 1000) as u32, version_at(r));
+                    }
+                }
                 let c = &mut fetched.candles;
                 c.ts_ms.extend((i..j).map(ts_at));
                 for (k, column) in [
@@ -262,6 +287,9 @@ impl<'a> CandleDecoder<'a> {
                     // Queries bound each mint by its covering range; rows between its windows are dropped here.
                     if !inside {
                         continue;
+                    }
+                    if versions {
+                        fetched.note_row((ts_ms / 1000) as u32, version_at(r));
                     }
                     match fetched.candles.ts_ms.last() {
                         Some(&last) if last == ts_ms => fetched.duplicates_dropped += 1,
@@ -297,8 +325,8 @@ fn out_of_order(trusted: bool, what: &str) -> DecodeError {
 struct Block {
     /// Byte range of each row's mint.
     mints: Vec<(usize, usize)>,
-    /// Start of the `q_ts` values, then of the five float columns.
-    fixed: [usize; 6],
+    /// Start of the `q_ts` values, then of the five float columns, then of the versions (when read).
+    fixed: [usize; 7],
     /// Position after the block.
     end: usize,
 }
@@ -373,13 +401,19 @@ fn read_column_header(
 }
 
 /// Parses the block at `pos` (its first byte already checked), resuming `scan`: `None` until all of it is in
-/// `buf`.
-fn parse_block(buf: &[u8], pos: usize, scan: &mut Scan) -> Result<Option<Block>, DecodeError> {
+/// `buf`. `versions`: the block ends with [`VERSION_COLUMN`].
+fn parse_block(
+    buf: &[u8],
+    pos: usize,
+    scan: &mut Scan,
+    versions: bool,
+) -> Result<Option<Block>, DecodeError> {
+    let columns_wanted = CANDLE_COLUMNS.len() + usize::from(versions);
     if scan.next.is_none() {
         let Some((columns, p)) = read_varint(buf, pos)? else {
             return Ok(None);
         };
-        if columns != CANDLE_COLUMNS.len() as u64 {
+        if columns != columns_wanted as u64 {
             return Err(DecodeError::Garbled(format!(
                 "a block of {columns} columns"
             )));
@@ -408,14 +442,15 @@ fn parse_block(buf: &[u8], pos: usize, scan: &mut Scan) -> Result<Option<Block>,
     }
     scan.next = Some(p - pos);
     let rows = scan.rows;
-    let mut fixed = [0usize; 6];
-    for (c, (name, ty)) in CANDLE_COLUMNS.iter().enumerate().skip(1) {
+    let mut fixed = [0usize; 7];
+    let version = versions.then_some(&VERSION_COLUMN);
+    for (c, (name, ty)) in CANDLE_COLUMNS.iter().chain(version).enumerate().skip(1) {
         let Some(next) = read_column_header(buf, p, c, (name, ty))? else {
             return Ok(None);
         };
         p = next;
         {
-            let width = if c == 1 { 4 } else { 8 };
+            let width = if *ty == "UInt32" { 4 } else { 8 };
             fixed[c - 1] = p;
             p += width * rows;
             if p > buf.len() {
@@ -720,5 +755,51 @@ pub(crate) mod tests {
             let _ = decode(Expected::Mints(&req), true, &[&bytes]);
             let _ = decode(Expected::Range(0, i64::MAX), false, &[&bytes]);
         }
+    }
+
+    #[test]
+    fn versions_are_counted_per_day_with_duplicates_and_only_inside_the_ranges() {
+        const DAY: u32 = 86_400;
+        let rows = [
+            ("a", DAY - 60, 7u32),
+            ("a", DAY, 3),
+            ("a", DAY, 9),
+            ("a", DAY + 60, 5),
+            ("a", 3 * DAY, 4),
+            ("b", DAY + 120, 2),
+        ];
+        let mut body = block(&rows.map(|(m, t, _)| (m, t, 1.0)));
+        // The same block with the version column appended: the header counts 8 columns.
+        body[0] = 8;
+        body.extend_from_slice(&[9]);
+        body.extend_from_slice(b"q_version");
+        body.extend_from_slice(&[6]);
+        body.extend_from_slice(b"UInt32");
+        for (_, _, v) in rows {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        let req = vec![
+            MintRanges::new("a", vec![(0, 2 * i64::from(DAY) * 1000)]),
+            MintRanges::new("b", vec![(0, 2 * i64::from(DAY) * 1000)]),
+        ];
+        let mut d = CandleDecoder::new(Expected::Mints(&req), false).with_versions();
+        for piece in body.chunks(7) {
+            d.feed(piece).unwrap();
+        }
+        d.finish().unwrap();
+        let out: Vec<FetchedMint> = d.take_ready().collect();
+        let days = |m: &FetchedMint| {
+            m.day_rows
+                .iter()
+                .map(|r| (r.day, r.rows, r.max_version))
+                .collect::<Vec<_>>()
+        };
+        // Day 3 lies outside the request: neither kept nor counted. The duplicate counts, and its version too.
+        assert_eq!(days(&out[0]), vec![(0, 1, 7), (1, 3, 9)]);
+        assert_eq!(out[0].candles.len(), 3);
+        assert_eq!(days(&out[1]), vec![(1, 1, 2)]);
+        // Without the flag, an 8-column answer is not what was asked for.
+        let mut plain = CandleDecoder::new(Expected::Mints(&req), false);
+        assert!(plain.feed(&body).is_ok() && plain.finish().is_err());
     }
 }

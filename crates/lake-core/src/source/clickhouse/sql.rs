@@ -16,7 +16,7 @@ use std::ops::Range;
 use crate::spec::fetch_plan::MintRanges;
 
 use super::connection::Connection;
-use super::native::CANDLE_COLUMNS;
+use super::native::{CANDLE_COLUMNS, VERSION_COLUMN};
 use super::read_order::ReadOrder;
 use super::table_schema::TableSchema;
 
@@ -111,14 +111,40 @@ pub fn query_chunks(mints: &[MintRanges], interval_s: u32) -> Vec<Range<usize>> 
     chunks
 }
 
+/// What a candle query reads: the table, its filters, and each row's version when the rows are fingerprinted
+/// (the expression of [`TableSchema::row_version_expr`]).
+#[derive(Clone, Copy)]
+pub struct CandleQuery<'a> {
+    /// The server.
+    pub conn: &'a Connection,
+    /// The table's shape.
+    pub schema: &'a TableSchema,
+    /// `chain` filter.
+    pub chain: &'a str,
+    /// `interval_seconds` filter.
+    pub interval_s: u32,
+    /// The version expression, selected as [`VERSION_COLUMN`] after the candle columns.
+    pub versions: Option<&'a str>,
+}
+
 /// `SELECT … FROM … [FINAL] WHERE chain = … AND interval_seconds = …`, the start of every candle query.
-fn select_from(conn: &Connection, schema: &TableSchema, chain: &str, interval_s: u32) -> String {
-    let list: Vec<String> = schema
+fn select_from(q: &CandleQuery<'_>) -> String {
+    let CandleQuery {
+        conn,
+        schema,
+        chain,
+        interval_s,
+        versions,
+    } = *q;
+    let mut list: Vec<String> = schema
         .select_exprs()
         .iter()
         .zip(CANDLE_COLUMNS)
         .map(|(e, (name, _))| format!("{e} AS {name}"))
         .collect();
+    if let Some(v) = versions {
+        list.push(format!("{v} AS {}", VERSION_COLUMN.0));
+    }
     format!(
         "SELECT {} FROM {}{} WHERE chain = {} AND interval_seconds = {interval_s}",
         list.join(", "),
@@ -144,20 +170,14 @@ fn finish(mut sql: String, schema: &TableSchema, order: &ReadOrder) -> String {
 
 /// The query for consecutive mints (sorted, unique); `None` when no range is representable as DateTime (the
 /// mints then simply have no candles).
-pub fn mints_query(
-    conn: &Connection,
-    schema: &TableSchema,
-    chain: &str,
-    interval_s: u32,
-    mints: &[MintRanges],
-    order: &ReadOrder,
-) -> Option<String> {
+pub fn mints_query(q: &CandleQuery<'_>, mints: &[MintRanges], order: &ReadOrder) -> Option<String> {
+    let schema = q.schema;
     let covered: Vec<(&MintRanges, (u32, u32))> =
         mints.iter().filter_map(|m| Some((m, cover(m)?))).collect();
     let lo = covered.iter().map(|(_, (s, _))| *s).min()?;
     let hi = covered.iter().map(|(_, (_, e))| *e).max()?;
     let names: Vec<String> = covered.iter().map(|(m, _)| sql_string(&m.mint)).collect();
-    let mut sql = select_from(conn, schema, chain, interval_s);
+    let mut sql = select_from(q);
     let _ = write!(
         sql,
         " AND token_address IN ({}) AND timestamp >= toDateTime({lo}) AND timestamp < toDateTime({hi})",
@@ -183,15 +203,12 @@ pub fn mints_query(
 
 /// The query for every mint of `[start_s, end_s)` (a corpus day), or of the mints after `after` in key order.
 pub fn range_query(
-    conn: &Connection,
-    schema: &TableSchema,
-    chain: &str,
-    interval_s: u32,
+    q: &CandleQuery<'_>,
     (start_s, end_s): (u32, u32),
     after: Option<&str>,
     order: &ReadOrder,
 ) -> String {
-    let mut sql = select_from(conn, schema, chain, interval_s);
+    let mut sql = select_from(q);
     let _ = write!(
         sql,
         " AND timestamp >= toDateTime({start_s}) AND timestamp < toDateTime({end_s})"
@@ -200,7 +217,7 @@ pub fn range_query(
     if let Some(mint) = after {
         let _ = write!(sql, " AND token_address > {}", sql_string(mint));
     }
-    finish(sql, schema, order)
+    finish(sql, q.schema, order)
 }
 
 #[cfg(test)]

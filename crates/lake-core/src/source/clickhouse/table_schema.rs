@@ -13,6 +13,8 @@ pub struct TableSchema {
     pub engine: String,
     /// `ingested_at` when present: the version that decides between duplicates without `FINAL`.
     pub version_column: Option<String>,
+    /// The version column's type as the server names it, e.g. `DateTime` or `DateTime('UTC')`.
+    pub version_type: Option<String>,
     /// The sorting key's columns, e.g. `token_address, chain, timestamp, interval_seconds`.
     pub sorting_key: Vec<String>,
     /// Type of each candle column (`token_address`, `timestamp`, then open…volume), as the server names it.
@@ -108,6 +110,29 @@ impl TableSchema {
                 )
             });
         replacing && key_ok && args.len() == 1 && Some(args[0]) == self.version_column.as_deref()
+    }
+
+    /// The expression that reads each row's version as `UInt32` epoch seconds alongside its candle, where the rows
+    /// read can give a day's source fingerprint (`source::clickhouse::row_prints`): a `DateTime` version column,
+    /// whose `toString` the client can reproduce, or none (`0`, unused). `None` for other version types, whose
+    /// fingerprint the server computes.
+    pub fn row_version_expr(&self) -> Option<String> {
+        match (&self.version_column, self.version_type.as_deref()) {
+            (None, _) => Some("toUInt32(0)".to_owned()),
+            (Some(column), Some(ty)) if ty == "DateTime" || ty.starts_with("DateTime('") => {
+                Some(format!("toUInt32(`{column}`)"))
+            }
+            _ => None,
+        }
+    }
+
+    /// The time zone the version column's `toString` prints in: its type's own (`DateTime('UTC')`), else `None`
+    /// (the server's).
+    pub fn version_time_zone(&self) -> Option<&str> {
+        self.version_type
+            .as_deref()?
+            .strip_prefix("DateTime('")?
+            .strip_suffix("')")
     }
 
     /// `FINAL` collapses duplicates exactly as the engine's merges would; other engines reject it (error 181).
@@ -275,6 +300,8 @@ pub async fn load_table_schema(conn: &Connection) -> Result<TableSchema> {
                 .bind(cfg.table.as_str()),
         )
         .await?;
+    // TabSeparated escapes the quotes of `DateTime('UTC')`.
+    let columns = columns.replace("\\'", "'");
     let columns: Vec<(&str, &str)> = columns.lines().filter_map(|l| l.split_once('\t')).collect();
     let type_of = |name: &str| columns.iter().find(|(n, _)| *n == name).map(|(_, t)| *t);
     let mut column_types = Vec::new();
@@ -294,6 +321,7 @@ pub async fn load_table_schema(conn: &Connection) -> Result<TableSchema> {
     Ok(TableSchema {
         engine: engine.trim().to_owned(),
         version_column: type_of("ingested_at").map(|_| "ingested_at".to_owned()),
+        version_type: type_of("ingested_at").map(str::to_owned),
         sorting_key: sorting_key
             .split(',')
             .map(|c| c.trim().trim_matches('`').to_owned())
@@ -312,6 +340,7 @@ mod tests {
         TableSchema {
             engine: engine.into(),
             version_column: Some("ingested_at".into()),
+            version_type: Some("DateTime".into()),
             sorting_key: key.split(", ").map(str::to_owned).collect(),
             column_types: types.iter().map(|t| (*t).to_owned()).collect(),
             engine_args: vec!["ingested_at".into()],
