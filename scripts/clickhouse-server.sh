@@ -79,7 +79,8 @@ start() {
   <query_log><database>system</database><table>query_log</table><flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>
 </yandex>
 XML
-  # `tester` has a password so that the tests can prove authentication errors and password redaction;
+  # `tester` has a password so that the tests can prove authentication errors and password redaction; `logged`
+  # has its queries in system.query_log, so that a test can tell which queries an export sent;
   # `limited` hits max_result_rows after rows were already sent, which is how 18.16 produces an exception in the
   # middle of a 200 answer (the tests prove it fails the export instead of becoming rows); `reader` is read-only
   # (readonly=1: no settings may be sent), as production users often are.
@@ -89,12 +90,14 @@ XML
   <profiles>
     <default><max_memory_usage>${CLICKHOUSE_MAX_MEMORY_USAGE:-4000000000}</max_memory_usage><log_queries>${CLICKHOUSE_LOG_QUERIES:-0}</log_queries></default>
     <readonly><readonly>1</readonly></readonly>
+    <logged><max_memory_usage>4000000000</max_memory_usage><log_queries>1</log_queries></logged>
     <limited><max_memory_usage>4000000000</max_memory_usage><max_result_rows>50000</max_result_rows><max_block_size>1000</max_block_size><result_overflow_mode>throw</result_overflow_mode></limited>
   </profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>
     <reader><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>readonly</profile><quota>default</quota></reader>
     <limited><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>limited</profile><quota>default</quota></limited>
+    <logged><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>logged</profile><quota>default</quota></logged>
     <tester><password>s3cret-pa55</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></tester>
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>

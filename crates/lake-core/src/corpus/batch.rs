@@ -164,6 +164,7 @@ impl<S: MintSink> MintSink for ParkingSink<S> {
                 candles,
                 rows_fetched: rows + dups,
                 duplicates_dropped: dups,
+                day_rows: Vec::new(),
             })?;
         }
         Ok(())

@@ -3,7 +3,8 @@
 //!
 //! Candles stream from ClickHouse in key order into the days' bucket files: one query for a run of up to seven
 //! days (see [`batch`]); a mint filter or a shard (`buckets` = a sub-range) asks for its own mints only. Each
-//! day's manifest records the source's fingerprint, taken before its rows are read (see [`freshness`]). On a
+//! day's manifest records the source's fingerprint, made from the rows read where the version column allows
+//! (`source::clickhouse::row_prints`), else asked for before they are read (see [`freshness`]). On a
 //! re-run a sealed day is skipped when it verifies and its source's fingerprint is unchanged; a stale day is
 //! refreshed in part where it can be (only its changed mints fetched, only their buckets rebuilt: see
 //! [`refresh`]), a damaged one redone. A shard publishes each of its bucket
@@ -15,6 +16,7 @@ mod bucket_filter;
 pub(crate) mod config;
 mod day_target;
 mod existing;
+mod printing_sink;
 mod publisher;
 mod refresh;
 mod shards;
@@ -38,6 +40,7 @@ use crate::pipeline::part_sink::{PartDir, PartSink, Parts};
 use crate::pipeline::progress::{Phase, Progress};
 use crate::pipeline::sink::fetch_into;
 use crate::source::clickhouse::day_mints::mints_in_range;
+use crate::source::clickhouse::row_prints::RowPrints;
 use crate::source::clickhouse::CandleSource;
 use crate::source::corpus_mirror::CorpusMirror;
 use crate::source::feed::{CandleFeed, FetchRequest};
@@ -54,6 +57,7 @@ use bucket_filter::BucketFilter;
 use config::CorpusSettings;
 use day_target::DayTarget;
 use existing::{fingerprinted, previous_days, Previous};
+use printing_sink::PrintingSink;
 use publisher::Publisher;
 use refresh::{FetchedRows, RefreshPlan};
 
@@ -174,6 +178,8 @@ struct Export {
     corpus_dir: PathBuf,
     source: Arc<CandleSource>,
     feed: Arc<CandleFeed>,
+    /// The feed reads row versions: fingerprints come from the rows read.
+    prints_rows: bool,
     snapshot: SourceSnapshot,
     selection: Selection,
     part: PartSettings,
@@ -204,10 +210,16 @@ impl Export {
         let corpus_dir = settings.interval_dir();
         std::fs::create_dir_all(&corpus_dir)
             .map_err(|e| LakeError::io("cannot create directory", &corpus_dir, &e))?;
+        let reading = source
+            .with_row_versions()
+            .filter(|_| !server_fingerprints_forced());
+        let prints_rows = reading.is_some();
+        let feed = CandleFeed::ClickHouse(Box::new(reading.unwrap_or_else(|| source.clone())));
         let source = Arc::new(source);
         Ok(Self {
             corpus_dir,
-            feed: Arc::new(CandleFeed::ClickHouse(Box::new((*source).clone()))),
+            feed: Arc::new(feed),
+            prints_rows,
             source,
             snapshot,
             selection: selection_of(&settings),
@@ -291,8 +303,8 @@ impl Export {
     /// Exports a run of consecutive days with one query. The first day is written as its rows arrive; the others
     /// are parked and written after. Each day is sealed, and its publish started or queued, before the next is
     /// written: a failure keeps the days before it.
-    /// `known` holds the server's fingerprints already asked for (a stale day's, by the survey): only the other
-    /// days' are asked for now.
+    /// The days' fingerprints are made from the rows read where the feed reads versions; else `known` holds
+    /// those already asked for (a stale day's, by the survey) and the other days' are asked for now.
     async fn export_batch(
         self: &Arc<Self>,
         batch: &[NaiveDate],
@@ -307,7 +319,7 @@ impl Export {
         // Before the rows: a change between the two makes the day look stale later, never fresh when it is not.
         let unknown: Vec<NaiveDate> = batch
             .iter()
-            .filter(|d| !known.contains_key(d))
+            .filter(|d| !self.prints_rows && !known.contains_key(d))
             .copied()
             .collect();
         let mut prints = if unknown.is_empty() {
@@ -324,14 +336,15 @@ impl Export {
         let mut written = Vec::with_capacity(batch.len());
         if batch.len() == 1 {
             let this = self.clone();
-            let parts = fetch_into(
+            let (parts, rows) = fetch_into(
                 self.feed.clone(),
                 request,
                 self.settings.concurrency,
                 &self.cancel,
-                move || this.part_sink(&root),
+                move || Ok(PrintingSink::new(this.part_sink(&root)?, this.row_prints())),
             )
             .await?;
+            prints.extend(self.prints_of_rows(rows, batch).await?);
             let print = prints.remove(&batch[0]);
             let stats = FetchStats {
                 retries: self.feed.retries() - retries_before,
@@ -343,7 +356,8 @@ impl Export {
             );
             return Ok(written);
         }
-        let (mut parked, parts, work) = self.park(batch, request, &root).await?;
+        let (mut parked, (parts, rows), work) = self.park(batch, request, &root).await?;
+        prints.extend(self.prints_of_rows(rows, batch).await?);
         let print = prints.remove(&batch[0]);
         let stats = FetchStats {
             retries: self.feed.retries() - retries_before,
@@ -443,6 +457,27 @@ impl Export {
         })
     }
 
+    /// A collector of the fingerprints of the rows read, where the feed reads versions.
+    fn row_prints(&self) -> Option<RowPrints> {
+        self.prints_rows
+            .then(|| RowPrints::new(&self.source.schema))
+    }
+
+    /// The fingerprints of `days` made from the rows read (none without a collector).
+    async fn prints_of_rows(
+        &self,
+        rows: Option<RowPrints>,
+        days: &[NaiveDate],
+    ) -> Result<BTreeMap<NaiveDate, SourceFingerprint>> {
+        match rows {
+            Some(rows) => {
+                rows.fingerprints(&self.source, days, self.settings.buckets)
+                    .await
+            }
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
     /// The source's fingerprints of `days` for this export's selection (`sizes`: see [`DaySizes`]).
     async fn fingerprints(
         &self,
@@ -494,7 +529,7 @@ impl Export {
         batch: &[NaiveDate],
         request: Arc<FetchRequest>,
         first_root: &Path,
-    ) -> Result<(ParkedDays, Parts<()>, Staging)> {
+    ) -> Result<(ParkedDays, (Parts<()>, Option<RowPrints>), Staging)> {
         let spans = batch
             .iter()
             .map(|&d| day_bounds_s(d).map(|(s, e)| (i64::from(s) * 1000, i64::from(e) * 1000)))
@@ -508,18 +543,19 @@ impl Export {
         let work = blocking(move || Staging::begin(target, true)).await?;
         let spill = work.dir().join(".rows.spill");
         let (this, first_root) = (self.clone(), first_root.to_owned());
-        let (parked, first) = fetch_into(
+        let ((parked, first), rows) = fetch_into(
             self.feed.clone(),
             request,
             self.settings.concurrency,
             &self.cancel,
             move || {
                 let first = this.part_sink(&first_root)?;
-                ParkingSink::new(spans.clone(), first, &spill, this.cancel.clone())
+                let parking = ParkingSink::new(spans.clone(), first, &spill, this.cancel.clone())?;
+                Ok(PrintingSink::new(parking, this.row_prints()))
             },
         )
         .await?;
-        Ok((parked, first, work))
+        Ok((parked, (first, rows), work))
     }
 
     /// Writes day `k` of a batch from its parked rows under `root`; hands the parked rows back for the next day.
@@ -538,6 +574,13 @@ impl Export {
         self.progress.files_done(FileTotals::of(&files).bytes);
         Ok((files, parked))
     }
+}
+
+/// Debug builds only: `QUANTBOT_LAKE_TEST_SERVER_FINGERPRINTS=1` has the server compute every fingerprint, as
+/// for a version column the rows cannot fingerprint, so that tests can compare the two ways.
+fn server_fingerprints_forced() -> bool {
+    cfg!(debug_assertions)
+        && std::env::var("QUANTBOT_LAKE_TEST_SERVER_FINGERPRINTS").as_deref() == Ok("1")
 }
 
 /// The manifest an export with `settings` writes per day: the day's own, or this shard's.

@@ -1,5 +1,6 @@
 //! The ClickHouse candle source: connection settings, safe SQL, streaming Native decode and error mapping.
 
+pub(crate) mod city_hash;
 pub(crate) mod connection;
 pub(crate) mod day_mints;
 pub(crate) mod fetch;
@@ -7,6 +8,7 @@ pub(crate) mod fingerprint;
 pub(crate) mod http_client;
 pub(crate) mod native;
 pub(crate) mod read_order;
+pub(crate) mod row_prints;
 pub(crate) mod server_error;
 pub(crate) mod sql;
 pub(crate) mod table_schema;
