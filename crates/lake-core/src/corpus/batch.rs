@@ -6,8 +6,9 @@
 //! of days reads it once. Its rows arrive in key order — each token's days together — so every (day, bucket)
 //! would be open at once; instead the first day is written as its rows arrive (as a one-day export would), the
 //! other days' rows are parked per (day, bucket) in a spill file, and after the read each of them is written
-//! bucket by bucket from there, one bucket open at a time. The files are byte for byte those a one-day export
-//! writes: a bucket writer sees the same mints in the same order.
+//! bucket by bucket from there, one bucket open at a time, while the next batch is read (the read waits on the
+//! server, the writing on the exporter's CPU; at most two batches' spills exist at once). The files are byte for
+//! byte those a one-day export writes: a bucket writer sees the same mints in the same order.
 
 use std::collections::BTreeMap;
 use std::path::Path;

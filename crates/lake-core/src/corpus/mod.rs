@@ -194,6 +194,15 @@ struct Written {
     stats: FetchStats,
 }
 
+/// A batch of days whose rows were read, not yet sealed: the first day written in its target with what fetching
+/// the batch cost, the others parked (with the work directory that holds them), and the days' fingerprints.
+struct ReadBatch {
+    days: Vec<NaiveDate>,
+    first: (DayTarget, Vec<WrittenFile>, FetchStats),
+    prints: BTreeMap<NaiveDate, SourceFingerprint>,
+    parked: Option<(ParkedDays, Staging)>,
+}
+
 impl Export {
     /// Connects to the server and makes the corpus directory.
     async fn start(mut settings: CorpusSettings, hooks: ExportHooks) -> Result<Self> {
@@ -300,18 +309,17 @@ impl Export {
         )
     }
 
-    /// Exports a run of consecutive days with one query. The first day is written as its rows arrive; the others
-    /// are parked and written after. Each day is sealed, and its publish started or queued, before the next is
-    /// written: a failure keeps the days before it.
+    /// Reads a run of consecutive days with one query. The first day is written as its rows arrive; the others are
+    /// parked, to be written by [`Self::finish_batch`], which also seals them all. Nothing is sealed here, so a
+    /// batch can be read while the one before it is still being finished.
     /// The days' fingerprints are made from the rows read where the feed reads versions; else `known` holds
     /// those already asked for (a stale day's, by the survey) and the other days' are asked for now.
-    async fn export_batch(
+    async fn read_batch(
         self: &Arc<Self>,
         batch: &[NaiveDate],
         known: BTreeMap<NaiveDate, SourceFingerprint>,
-    ) -> Result<Vec<Written>> {
+    ) -> Result<ReadBatch> {
         self.cancel.check()?;
-        self.progress.phase(Phase::Exporting, None);
         // The batch's retries are recorded on its first day, whose query read them all.
         let retries_before = self.feed.retries();
         let first = day_bounds_s(batch[0])?;
@@ -333,8 +341,7 @@ impl Export {
         let target = self.prepare(batch[0]).await?;
         let root = target.root().to_owned();
         self.progress.day_started(batch[0]);
-        let mut written = Vec::with_capacity(batch.len());
-        if batch.len() == 1 {
+        let (parked, parts, rows) = if batch.len() == 1 {
             let this = self.clone();
             let (parts, rows) = fetch_into(
                 self.feed.clone(),
@@ -344,30 +351,40 @@ impl Export {
                 move || Ok(PrintingSink::new(this.part_sink(&root)?, this.row_prints())),
             )
             .await?;
-            prints.extend(self.prints_of_rows(rows, batch).await?);
-            let print = prints.remove(&batch[0]);
-            let stats = FetchStats {
-                retries: self.feed.retries() - retries_before,
-                ..parts.stats
-            };
-            written.push(
-                self.seal(target, batch[0], parts.files, stats, print)
-                    .await?,
-            );
-            return Ok(written);
-        }
-        let (mut parked, (parts, rows), work) = self.park(batch, request, &root).await?;
+            (None, parts, rows)
+        } else {
+            let (parked, (parts, rows), work) = self.park(batch, request, &root).await?;
+            (Some((parked, work)), parts, rows)
+        };
         prints.extend(self.prints_of_rows(rows, batch).await?);
-        let print = prints.remove(&batch[0]);
         let stats = FetchStats {
             retries: self.feed.retries() - retries_before,
             ..parts.stats
         };
-        written.push(
-            self.seal(target, batch[0], parts.files, stats, print)
-                .await?,
-        );
-        for (k, &day) in batch.iter().enumerate().skip(1) {
+        Ok(ReadBatch {
+            days: batch.to_vec(),
+            first: (target, parts.files, stats),
+            prints,
+            parked,
+        })
+    }
+
+    /// Seals a read batch's first day, then writes and seals its parked days in turn. Each day is sealed, and its
+    /// publish started or queued, before the next is written: a failure keeps the days before it.
+    async fn finish_batch(self: &Arc<Self>, read: ReadBatch) -> Result<Vec<Written>> {
+        let ReadBatch {
+            days,
+            first: (target, files, stats),
+            mut prints,
+            parked,
+        } = read;
+        let mut written = Vec::with_capacity(days.len());
+        let print = prints.remove(&days[0]);
+        written.push(self.seal(target, days[0], files, stats, print).await?);
+        let Some((mut parked, work)) = parked else {
+            return Ok(written);
+        };
+        for (k, &day) in days.iter().enumerate().skip(1) {
             let target = self.prepare(day).await?;
             self.progress.day_started(day);
             let files;
@@ -701,11 +718,18 @@ fn batch_end(states: &[DayState], i: usize) -> usize {
 
 /// Exports the days `states` leaves to do, batch by batch, adding their fetch counters to `stats`; the last
 /// day's publish may still be under way when this returns.
+///
+/// A batch's parked days are written while the next batch is read: the read waits on the server, the writing on
+/// the exporter's CPU, so the two overlap. Days are still sealed in order (the next batch is only sealed once
+/// the one before is), and both always run to their end, so a failure leaves no work behind and keeps every
+/// day before it.
 async fn export_days(
     export: &Arc<Export>,
     states: &mut [DayState],
     stats: &mut FetchStats,
 ) -> Result<()> {
+    // The batch read but not yet finished, and where its days lie in `states`.
+    let mut pending: Option<(ReadBatch, std::ops::Range<usize>)> = None;
     let mut i = 0;
     while i < states.len() {
         if states[i].outcome.is_some() {
@@ -713,6 +737,7 @@ async fn export_days(
             continue;
         }
         if let Some(plan) = states[i].refresh.take() {
+            finish_pending(export, states, stats, pending.take()).await?;
             let state = &mut states[i];
             let now = state.now.take().ok_or_else(|| {
                 LakeError::internal("a refresh plan without the fingerprint it was made from")
@@ -742,24 +767,47 @@ async fn export_days(
             .iter_mut()
             .filter_map(|s| Some((s.day, s.now.take()?)))
             .collect();
-        let written = export.export_batch(&batch, known).await?;
-        for (state, written) in states[i..end].iter_mut().zip(written) {
-            *stats += written.stats;
-            state.outcome = Some(DayOutcome {
-                date: day_label(state.day),
-                status: if state.reason == DayReason::New {
-                    DayStatus::Exported
-                } else {
-                    DayStatus::Redone
-                },
-                reason: state.reason.clone(),
-                dir: export.settings.shown_day(state.day),
-                written: FileTotals::of(&written.files),
-                sealed: false,
-                refreshed: None,
-            });
-        }
+        export.progress.phase(Phase::Exporting, None);
+        let before = pending.take();
+        let (finished, read) = tokio::join!(
+            finish_pending(export, states, stats, before),
+            export.read_batch(&batch, known)
+        );
+        // The earlier days' failure first: it is the first in day order, and a batch read after it is dropped
+        // unsealed.
+        finished?;
+        pending = Some((read?, i..end));
         i = end;
+    }
+    finish_pending(export, states, stats, pending).await
+}
+
+/// Finishes a read batch (see [`Export::finish_batch`]) and records its days' outcomes.
+async fn finish_pending(
+    export: &Arc<Export>,
+    states: &mut [DayState],
+    stats: &mut FetchStats,
+    pending: Option<(ReadBatch, std::ops::Range<usize>)>,
+) -> Result<()> {
+    let Some((read, range)) = pending else {
+        return Ok(());
+    };
+    let written = export.finish_batch(read).await?;
+    for (state, written) in states[range].iter_mut().zip(written) {
+        *stats += written.stats;
+        state.outcome = Some(DayOutcome {
+            date: day_label(state.day),
+            status: if state.reason == DayReason::New {
+                DayStatus::Exported
+            } else {
+                DayStatus::Redone
+            },
+            reason: state.reason.clone(),
+            dir: export.settings.shown_day(state.day),
+            written: FileTotals::of(&written.files),
+            sealed: false,
+            refreshed: None,
+        });
     }
     Ok(())
 }
