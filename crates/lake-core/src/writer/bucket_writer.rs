@@ -31,8 +31,6 @@ use crate::writer::settings::{
     writer_properties, CompressionKind, FileKind, PageCodec, PAGE_ROWS, ROW_GROUP_ROWS,
 };
 
-/// Rows handed to the column writers at once: also the granularity of the rolling decision.
-const BATCH_ROWS: usize = PAGE_ROWS;
 /// Room kept for the footer when deciding to roll.
 const FOOTER_RESERVE: u64 = 64 * 1024;
 /// Bytes of one candle row in a file before a bucket has written a page to learn from (measured: ~28).
@@ -318,8 +316,11 @@ impl BucketWriter {
         let mint = ByteArray::from(Bytes::copy_from_slice(candles.mint.as_bytes()));
         let mut start = 0;
         while start < candles.len() {
-            let room = ROW_GROUP_ROWS - b.group.as_ref().map_or(0, |g| g.rows as usize);
-            let end = (start + BATCH_ROWS.min(room)).min(candles.len());
+            let in_group = b.group.as_ref().map_or(0, |g| g.rows as usize);
+            // Each call ends where its page does: Parquet closes a page only at the end of a mini-batch (1,024
+            // values from the start of a call), so a call across the boundary would make a longer page.
+            let page_room = PAGE_ROWS - in_group % PAGE_ROWS;
+            let end = (start + page_room.min(ROW_GROUP_ROWS - in_group)).min(candles.len());
             let n = (end - start) as u64;
             let target = self.settings.target_file_bytes;
             if b.rows_in_part() > 0

@@ -6,7 +6,7 @@ use std::path::Path;
 use lake_core::{
     alerts_to_parquet, manifest_bytes, verify, Alert, BucketWriter, CompressionKind,
     CoverageSummary, FetchStats, MintCandles, PartSettings, RunContents, RunManifest, SliceSpec,
-    SourceSnapshot, WrittenFile, CREATED_BY,
+    SourceSnapshot, WrittenFile, CREATED_BY, PAGE_ROWS,
 };
 use parquet::basic::{Compression, Encoding};
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -289,6 +289,56 @@ fn large_buckets_get_several_row_groups_with_exact_statistics() {
     // Row group 1 starts inside m2 (rows 262,144..): its first time is m2's row 22,144.
     assert_eq!(ts_bounds(1).0, (T + 22_144 * 60_000) * 1000);
     assert_eq!(ts_bounds(0).1, (T + 119_999 * 60_000) * 1000);
+}
+
+#[test]
+fn every_page_but_a_row_groups_last_holds_page_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // Mints of uneven lengths, so that pages end inside mints and the writer's calls must be cut there.
+    let input: Vec<MintCandles> = [1_000, 1_439, 3_001, 777, 20_000, 5, 9_999, 300_000, 4_321]
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| series(&format!("m{k}"), n, k as u64))
+        .collect();
+    let total: usize = input.iter().map(MintCandles::len).sum();
+    let files = write_bucket(
+        dir.path(),
+        &input,
+        settings(CompressionKind::Zstd, 512 << 20),
+    );
+    assert_eq!(files.len(), 1);
+    let options = parquet::file::serialized_reader::ReadOptionsBuilder::new()
+        .with_page_index()
+        .build();
+    let file = File::open(dir.path().join(&files[0].rel_path)).unwrap();
+    let r = SerializedFileReader::new_with_options(file, options).unwrap();
+    let meta = r.metadata();
+    let pages = meta.page_index().expect("a page index");
+    assert_eq!(meta.num_row_groups(), 2);
+    let mut rows_seen = 0;
+    for g in 0..meta.num_row_groups() {
+        let group_rows = meta.row_group(g).num_rows();
+        rows_seen += group_rows as usize;
+        for c in 0..meta.row_group(g).num_columns() {
+            let column = pages
+                .offset_index(g, c)
+                .expect("an offset index per column");
+            let starts: Vec<i64> = column
+                .page_locations()
+                .iter()
+                .map(|p| p.first_row_index)
+                .collect();
+            let mut sizes: Vec<i64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+            sizes.push(group_rows - starts.last().unwrap());
+            let (last, whole) = sizes.split_last().unwrap();
+            assert!(
+                whole.iter().all(|&n| n == PAGE_ROWS as i64),
+                "row group {g}, column {c}: pages of {sizes:?} rows"
+            );
+            assert!(*last > 0 && *last <= PAGE_ROWS as i64);
+        }
+    }
+    assert_eq!(rows_seen, total);
 }
 
 #[test]
