@@ -8,7 +8,7 @@
 
 pub(crate) mod dir_sync;
 pub(crate) mod exchange;
-pub(crate) mod heap_trim;
+pub(crate) mod heap;
 pub(crate) mod positioned_io;
 pub(crate) mod process_identity;
 pub(crate) mod writeback;

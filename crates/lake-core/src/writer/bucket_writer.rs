@@ -256,6 +256,7 @@ impl BucketWriter {
         settings: PartSettings,
         spill_path: &Path,
     ) -> Result<Self> {
+        crate::platform::heap::limit_heaps();
         let interval_s = i32::try_from(settings.interval_s)
             .map_err(|_| LakeError::internal("interval does not fit in int32"))?;
         let schema = ArrowSchemaConverter::new()
@@ -345,7 +346,7 @@ impl BucketWriter {
                 // A full row group frees one bucket's page buffers while the other buckets keep growing theirs:
                 // hand the freed pages back, or the heap fragments. Not at the end, where every bucket closes and
                 // trimming 256 times would cost more than it saves.
-                crate::platform::heap_trim::release_free_heap();
+                crate::platform::heap::release_free_heap();
             }
             start = end;
         }
