@@ -3,10 +3,11 @@
 //! glibc's malloc gives each thread that allocates a heap (an arena) of its own, up to eight per core, and keeps
 //! freed pages in them. The exporter's threads (the fetch, the bucket writers, a batch's parked days written while
 //! the next batch streams) each fragment theirs with their churn of page buffers. Two remedies, both measured on a
-//! 100M-row corpus export (BENCHMARKS.md, "Memory"): trimming the heaps as row groups close (268 MiB without, 241
-//! with, before parked days were written during the next read), and capping the heaps at two (295-353 MiB
-//! without, about 225 with, at the same speed). musl's and macOS's allocators return memory on their own and have
-//! neither knob; there both are no-ops.
+//! 100M-row corpus export (BENCHMARKS.md, "Exact pages and two heaps"): trimming the heaps as row groups close
+//! (268 MiB without, 241 with, before parked days were written during the next read), and capping the heaps at two
+//! (285-364 MiB without, 225-295 with, at the same speed; 225 with `MALLOC_ARENA_MAX=2` set before Node starts,
+//! which also caps the heaps Node's own threads made first). musl's and macOS's allocators return memory on their
+//! own and have neither knob; there both are no-ops.
 
 /// Heaps glibc's malloc may keep: one per core of the exporter's two-thread design.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
