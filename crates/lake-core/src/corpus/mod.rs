@@ -40,7 +40,9 @@ use crate::pipeline::part_sink::{PartDir, PartSink, Parts};
 use crate::pipeline::progress::{Phase, Progress};
 use crate::pipeline::sink::fetch_into;
 use crate::source::clickhouse::day_mints::mints_in_range;
+use crate::source::clickhouse::part_prints::prints_by_parts;
 use crate::source::clickhouse::row_prints::RowPrints;
+use crate::source::clickhouse::table_parts::{list_parts, TableParts};
 use crate::source::clickhouse::CandleSource;
 use crate::source::corpus_mirror::CorpusMirror;
 use crate::source::feed::{CandleFeed, FetchRequest};
@@ -275,6 +277,7 @@ impl Export {
                 settings.interval.seconds(),
                 (start_s, end_s),
                 None,
+                None,
             )
             .await?
             .into_iter()
@@ -325,6 +328,8 @@ impl Export {
         let first = day_bounds_s(batch[0])?;
         let last = day_bounds_s(batch[batch.len() - 1])?;
         // Before the rows: a change between the two makes the day look stale later, never fresh when it is not.
+        // The data parts are listed first, so each listed part's rows are in both.
+        let listing = list_parts(&self.source).await?;
         let unknown: Vec<NaiveDate> = batch
             .iter()
             .filter(|d| !self.prints_rows && !known.contains_key(d))
@@ -336,6 +341,7 @@ impl Export {
             // New days: their size is unknown, so they are counted under `FINAL`.
             self.fingerprints(&unknown, &DaySizes::new()).await?
         };
+        with_listed_parts(&mut prints, listing.as_ref());
         prints.extend(known);
         let request = Arc::new(self.request((first.0, last.1)).await?);
         let target = self.prepare(batch[0]).await?;
@@ -356,7 +362,9 @@ impl Export {
             let (parked, (parts, rows), work) = self.park(batch, request, &root).await?;
             (Some((parked, work)), parts, rows)
         };
-        prints.extend(self.prints_of_rows(rows, batch).await?);
+        let mut of_rows = self.prints_of_rows(rows, batch).await?;
+        with_listed_parts(&mut of_rows, listing.as_ref());
+        prints.extend(of_rows);
         let stats = FetchStats {
             retries: self.feed.retries() - retries_before,
             ..parts.stats
@@ -495,6 +503,43 @@ impl Export {
         }
     }
 
+    /// The server's fingerprints of the sealed days `days` of `found`: through the data parts made since each
+    /// was read where those tell (see [`prints_by_parts`]), else with the fingerprint query (`sizes`: see
+    /// [`DaySizes`]). Each carries the parts listed before any of it was asked for.
+    async fn current_prints(
+        &self,
+        found: &[(NaiveDate, Previous)],
+        days: &[NaiveDate],
+        sizes: &DaySizes,
+    ) -> Result<BTreeMap<NaiveDate, SourceFingerprint>> {
+        let sealed: Vec<(NaiveDate, (u32, u32), &SourceFingerprint)> = found
+            .iter()
+            .filter_map(|(d, p)| match p {
+                Previous::Sealed(m) => {
+                    Some((*d, day_bounds_s(*d).ok()?, m.source_fingerprint.as_ref()?))
+                }
+                _ => None,
+            })
+            .collect();
+        let survey = prints_by_parts(
+            &self.source,
+            &sealed,
+            self.settings.buckets,
+            self.settings.mint_filter.as_deref(),
+        )
+        .await?;
+        let rest: Vec<NaiveDate> = days
+            .iter()
+            .filter(|d| !survey.prints.contains_key(d))
+            .copied()
+            .collect();
+        let mut asked = self.fingerprints(&rest, sizes).await?;
+        with_listed_parts(&mut asked, survey.listing.as_ref());
+        let mut prints = survey.prints;
+        prints.extend(asked);
+        Ok(prints)
+    }
+
     /// The source's fingerprints of `days` for this export's selection (`sizes`: see [`DaySizes`]).
     async fn fingerprints(
         &self,
@@ -593,6 +638,18 @@ impl Export {
     }
 }
 
+/// Records in each day's fingerprint the parts of `listing` that could hold its rows.
+fn with_listed_parts(
+    prints: &mut BTreeMap<NaiveDate, SourceFingerprint>,
+    listing: Option<&TableParts>,
+) {
+    for (&day, print) in prints.iter_mut() {
+        print.parts = listing
+            .zip(day_bounds_s(day).ok())
+            .and_then(|(l, range)| l.for_day(range));
+    }
+}
+
 /// Debug builds only: `QUANTBOT_LAKE_TEST_SERVER_FINGERPRINTS=1` has the server compute every fingerprint, as
 /// for a version column the rows cannot fingerprint, so that tests can compare the two ways.
 fn server_fingerprints_forced() -> bool {
@@ -649,7 +706,7 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
     let mut now = if export.settings.overwrite {
         Default::default()
     } else {
-        export.fingerprints(&to_check, &sizes).await?
+        export.current_prints(&found, &to_check, &sizes).await?
     };
     let mut states = Vec::with_capacity(found.len());
     for (day, prev) in found {

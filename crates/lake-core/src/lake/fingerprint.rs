@@ -14,6 +14,7 @@ use crate::lake::day_manifest::DayManifest;
 use sha2::{Digest, Sha256};
 
 use crate::spec::bucket_range::BucketRange;
+use crate::spec::mint_bucket::compute_mint_bucket;
 
 /// `method` of the fingerprints this version writes.
 pub const METHOD: &str = "distinct-keys+max-version/v1";
@@ -62,6 +63,19 @@ impl BucketPrint {
             .extend(other.mints.iter().map(|(m, p)| (m.clone(), p.clone())));
     }
 
+    /// The summary of a bucket holding `mints`; `hash` gives each mint's (the server's `cityHash64` of its
+    /// mint, candles and version), so the result is what the fingerprint query would answer for them.
+    pub fn of_mints(
+        mints: &BTreeMap<String, MintPrint>,
+        hash: impl Fn(&str, &MintPrint) -> u64,
+    ) -> Self {
+        let mut out = Self::empty();
+        for (m, p) in mints {
+            out.merge(&Self::of_mint(m, p.clone(), hash(m, p)));
+        }
+        out
+    }
+
     /// A bucket without candles.
     pub fn empty() -> Self {
         Self {
@@ -104,6 +118,21 @@ pub struct SourceFingerprint {
     pub digest: String,
     /// The summaries of the buckets the manifest covers.
     pub buckets: BucketPrints,
+    /// The table's data parts that could hold the day's rows, listed before they were read, so that a later
+    /// check asks only for the rows of parts made since. Absent where the table's merges can change the rows
+    /// read, and in days sealed before it; not part of the digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<SourceParts>,
+}
+
+/// `source_fingerprint.parts` (docs/lake-format.md, "Refresh"): ClickHouse's active data parts when a day was
+/// read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceParts {
+    /// The largest block number (inserted or mutated) of any active part of the table then.
+    pub max_block: i64,
+    /// The names of the active parts whose time range meets the day's, sorted.
+    pub names: Vec<String>,
 }
 
 impl SourceFingerprint {
@@ -121,7 +150,13 @@ impl SourceFingerprint {
             version_column,
             digest: hex::encode(h.finalize()),
             buckets,
+            parts: None,
         }
+    }
+
+    /// The same fingerprint with the data parts listed before its rows were read.
+    pub fn with_parts(self, parts: Option<SourceParts>) -> Self {
+        Self { parts, ..self }
     }
 
     /// Only the buckets of `range`.
@@ -132,7 +167,43 @@ impl SourceFingerprint {
             .filter(|(b, _)| u8::from_str_radix(b, 16).is_ok_and(|b| range.contains(b)))
             .map(|(b, p)| (b.clone(), p.clone()))
             .collect();
-        Self::new(self.version_column.clone(), buckets)
+        Self::new(self.version_column.clone(), buckets).with_parts(self.parts.clone())
+    }
+
+    /// This fingerprint with the prints of `mints` replaced by those `now` holds (a mint absent there has no
+    /// candles any more), each changed bucket summarised again from its mints with `hash` (see
+    /// [`BucketPrint::of_mints`]). `None` when a bucket to change has no per-mint prints.
+    pub fn with_mints(
+        &self,
+        mints: &[String],
+        now: &BucketPrints,
+        hash: impl Fn(&str, &MintPrint) -> u64,
+    ) -> Option<Self> {
+        let mut buckets = self.buckets.clone();
+        let mut touched = std::collections::BTreeSet::new();
+        for m in mints {
+            let key = compute_mint_bucket(m);
+            let bucket = buckets
+                .entry(key.clone())
+                .or_insert_with(BucketPrint::empty);
+            if bucket.candles > 0 && bucket.mints.is_empty() {
+                return None;
+            }
+            bucket.mints.remove(m);
+            if let Some(p) = now.get(&key).and_then(|b| b.mints.get(m)) {
+                bucket.mints.insert(m.clone(), p.clone());
+            }
+            touched.insert(key);
+        }
+        for key in touched {
+            let mints = std::mem::take(&mut buckets.get_mut(&key)?.mints);
+            if mints.is_empty() {
+                buckets.remove(&key);
+            } else {
+                buckets.insert(key, BucketPrint::of_mints(&mints, &hash));
+            }
+        }
+        Some(Self::new(self.version_column.clone(), buckets).with_parts(self.parts.clone()))
     }
 
     /// One fingerprint from those of disjoint bucket ranges (the shards of a day).
@@ -290,6 +361,41 @@ mod tests {
             a.changes(&moved).unwrap(),
             "bucket 00: different rows per mint"
         );
+    }
+
+    #[test]
+    fn mints_patched_in_give_the_fingerprint_of_the_new_mints() {
+        // Stands in for the server's cityHash64: any function of (mint, candles, version).
+        let hash = |m: &str, p: &MintPrint| {
+            format!("{m}/{}/{}", p.0, p.1)
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, c| {
+                    (h ^ u64::from(c)).wrapping_mul(0x100_0000_01b3)
+                })
+        };
+        let of = |mints: &[(&str, u64, &str)]| {
+            let mut buckets = BucketPrints::new();
+            for &(m, n, v) in mints {
+                let p = MintPrint(n, v.into());
+                let one = BucketPrint::of_mint(m, p.clone(), hash(m, &p));
+                buckets
+                    .entry(compute_mint_bucket(m))
+                    .and_modify(|b| b.merge(&one))
+                    .or_insert(one);
+            }
+            SourceFingerprint::new(Some("ingested_at".into()), buckets)
+        };
+        let then = of(&[("a", 10, "v1"), ("b", 10, "v1"), ("c", 10, "v1")]);
+        let now = of(&[("a", 12, "v2"), ("c", 10, "v1"), ("d", 3, "v2")]);
+        let asked: Vec<String> = ["a", "b", "d"].iter().map(|m| (*m).to_owned()).collect();
+        let patched = then.with_mints(&asked, &now.buckets, hash).unwrap();
+        assert_eq!(patched, now);
+        assert_eq!(then.with_mints(&[], &now.buckets, hash).unwrap(), then);
+        let mut unprinted = then.clone();
+        for b in unprinted.buckets.values_mut() {
+            b.mints.clear();
+        }
+        assert!(unprinted.with_mints(&asked, &now.buckets, hash).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::sql::{mint_filter_clauses, sql_string};
 use super::table_schema::TableSchema;
 
 /// Sorted distinct mints with candles of `chain`/`interval_s` in `[start_s, end_s)`, optionally only those in
-/// `filter` (sorted).
+/// `filter` (sorted), and only in the data parts `parts` when given (the server reads no other part).
 pub async fn mints_in_range(
     conn: &Connection,
     schema: &TableSchema,
@@ -17,10 +17,15 @@ pub async fn mints_in_range(
     interval_s: u32,
     (start_s, end_s): (u32, u32),
     filter: Option<&[String]>,
+    parts: Option<&[String]>,
 ) -> Result<Vec<String>> {
+    let in_parts = parts.map_or(String::new(), |p| {
+        let names: Vec<String> = p.iter().map(|n| sql_string(n)).collect();
+        format!(" AND _part IN ({})", names.join(", "))
+    });
     let mut mints = Vec::new();
     for clause in mint_filter_clauses(filter) {
-        let in_list = clause.map_or(String::new(), |c| format!(" AND {c}"));
+        let in_list = clause.map_or(String::new(), |c| format!(" AND {c}")) + &in_parts;
         let sql = format!(
             "SELECT DISTINCT {} AS q_mint FROM {} WHERE chain = {} AND interval_seconds = {interval_s} \
              AND timestamp >= toDateTime({start_s}) AND timestamp < toDateTime({end_s}){in_list} ORDER BY q_mint",

@@ -205,6 +205,7 @@ impl CandleSource {
                 self.interval_s,
                 seconds,
                 None,
+                None,
             )
             .await?;
             let plan: Vec<MintRanges> = mints

@@ -7,10 +7,12 @@ pub(crate) mod fetch;
 pub(crate) mod fingerprint;
 pub(crate) mod http_client;
 pub(crate) mod native;
+pub(crate) mod part_prints;
 pub(crate) mod read_order;
 pub(crate) mod row_prints;
 pub(crate) mod server_error;
 pub(crate) mod sql;
+pub(crate) mod table_parts;
 pub(crate) mod table_schema;
 pub(crate) mod tls;
 

@@ -21,6 +21,10 @@ pub struct TableSchema {
     pub column_types: Vec<String>,
     /// The engine's arguments as the server prints them (`engine_full`), e.g. `["ingested_at"]`.
     pub engine_args: Vec<String>,
+    /// The partition key as the server prints it, e.g. `toYYYYMM(timestamp)`; empty without one.
+    pub partition_key: String,
+    /// True when the table has a `TTL` clause (its merges delete rows).
+    pub ttl: bool,
 }
 
 /// Columns the export reads, with the type families it accepts.
@@ -133,6 +137,56 @@ impl TableSchema {
             .as_deref()?
             .strip_prefix("DateTime('")?
             .strip_suffix("')")
+    }
+
+    /// True when ClickHouse's background merges never change the rows an export reads: a plain `MergeTree`
+    /// (read as stored) or an engine read under `FINAL` (whose answer is what merging would make), without a
+    /// `TTL` (whose merges delete rows). Only then do the rows of parts listed before a read stay the rows read.
+    pub fn merges_keep_rows(&self) -> bool {
+        let plain = matches!(
+            self.engine.as_str(),
+            "MergeTree" | "ReplicatedMergeTree" | "SharedMergeTree"
+        );
+        (plain || self.supports_final()) && !self.ttl
+    }
+
+    /// True when block numbers come from a shared log (replicated engines): a part can appear on this replica
+    /// after parts with larger numbers, so a part is known only by the parts it was merged from.
+    pub fn replicated(&self) -> bool {
+        self.engine.starts_with("Replicated") || self.engine.starts_with("Shared")
+    }
+
+    /// True when the parts' `min_time` / `max_time` are the range of their `timestamp`: the partition key uses
+    /// no other column of a date or time (only `timestamp` and the candle key's text and number columns).
+    pub fn parts_know_time(&self) -> bool {
+        let key = self.partition_key.as_bytes();
+        let mut columns = Vec::new();
+        let mut i = 0;
+        while i < key.len() {
+            if key[i].is_ascii_alphabetic() || key[i] == b'_' {
+                let start = i;
+                while i < key.len() && (key[i].is_ascii_alphanumeric() || key[i] == b'_') {
+                    i += 1;
+                }
+                // A name followed by `(` is a function's.
+                if key.get(i) != Some(&b'(') {
+                    columns.push(&self.partition_key[start..i]);
+                }
+            } else if key[i].is_ascii_digit() {
+                while i < key.len() && key[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        columns.contains(&"timestamp")
+            && columns.iter().all(|c| {
+                matches!(
+                    *c,
+                    "timestamp" | "token_address" | "chain" | "interval_seconds"
+                )
+            })
     }
 
     /// `FINAL` collapses duplicates exactly as the engine's merges would; other engines reject it (error 181).
@@ -276,7 +330,8 @@ pub async fn load_table_schema(conn: &Connection) -> Result<TableSchema> {
         .query_text(
             conn.client()
                 .query(
-                    "SELECT engine, sorting_key, engine_full FROM system.tables WHERE database = ? AND name = ?",
+                    "SELECT engine, sorting_key, engine_full, partition_key FROM system.tables \
+                     WHERE database = ? AND name = ?",
                 )
                 .bind(cfg.database.as_str())
                 .bind(cfg.table.as_str()),
@@ -284,7 +339,8 @@ pub async fn load_table_schema(conn: &Connection) -> Result<TableSchema> {
         .await?;
     let line = table.lines().next().unwrap_or_default();
     let mut fields = line.split('\t');
-    let (engine, sorting_key, engine_full) = (
+    let (engine, sorting_key, engine_full, partition_key) = (
+        fields.next().unwrap_or_default(),
         fields.next().unwrap_or_default(),
         fields.next().unwrap_or_default(),
         fields.next().unwrap_or_default(),
@@ -329,6 +385,8 @@ pub async fn load_table_schema(conn: &Connection) -> Result<TableSchema> {
             .collect(),
         column_types,
         engine_args: engine_args(&engine_full.replace("\\'", "'")),
+        partition_key: partition_key.replace("\\'", "'"),
+        ttl: engine_full.split_whitespace().any(|w| w == "TTL"),
     })
 }
 
@@ -344,7 +402,41 @@ mod tests {
             sorting_key: key.split(", ").map(str::to_owned).collect(),
             column_types: types.iter().map(|t| (*t).to_owned()).collect(),
             engine_args: vec!["ingested_at".into()],
+            partition_key: String::new(),
+            ttl: false,
         }
+    }
+
+    #[test]
+    fn parts_tell_rows_only_where_merges_keep_them_and_tell_time_by_timestamp_only() {
+        let key = "token_address, chain, timestamp, interval_seconds";
+        for engine in [
+            "MergeTree",
+            "ReplacingMergeTree",
+            "ReplicatedReplacingMergeTree",
+        ] {
+            assert!(schema(engine, key, &PLAIN).merges_keep_rows(), "{engine}");
+        }
+        for engine in ["SummingMergeTree", "AggregatingMergeTree", "Memory"] {
+            assert!(!schema(engine, key, &PLAIN).merges_keep_rows(), "{engine}");
+        }
+        let ttl = TableSchema {
+            ttl: true,
+            ..schema("ReplacingMergeTree", key, &PLAIN)
+        };
+        assert!(!ttl.merges_keep_rows());
+        assert!(schema("ReplicatedMergeTree", key, &PLAIN).replicated());
+        assert!(!schema("ReplacingMergeTree", key, &PLAIN).replicated());
+        let by = |partition: &str| TableSchema {
+            partition_key: partition.into(),
+            ..schema("MergeTree", key, &PLAIN)
+        };
+        assert!(by("toYYYYMM(timestamp)").parts_know_time());
+        assert!(by("(chain, toDate(timestamp))").parts_know_time());
+        assert!(by("toStartOfInterval(timestamp, toIntervalDay(7))").parts_know_time());
+        assert!(!by("").parts_know_time());
+        assert!(!by("toYYYYMM(ingested_at)").parts_know_time());
+        assert!(!by("(toYYYYMM(timestamp), toYYYYMM(ingested_at))").parts_know_time());
     }
 
     #[test]
