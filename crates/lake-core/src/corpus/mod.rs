@@ -511,7 +511,7 @@ impl Export {
         found: &[(NaiveDate, Previous)],
         days: &[NaiveDate],
         sizes: &DaySizes,
-    ) -> Result<BTreeMap<NaiveDate, SourceFingerprint>> {
+    ) -> Result<CurrentPrints> {
         let sealed: Vec<(NaiveDate, (u32, u32), &SourceFingerprint)> = found
             .iter()
             .filter_map(|(d, p)| match p {
@@ -530,14 +530,17 @@ impl Export {
         .await?;
         let rest: Vec<NaiveDate> = days
             .iter()
-            .filter(|d| !survey.prints.contains_key(d))
+            .filter(|d| !survey.prints.contains_key(d) && !survey.whole.contains_key(d))
             .copied()
             .collect();
         let mut asked = self.fingerprints(&rest, sizes).await?;
         with_listed_parts(&mut asked, survey.listing.as_ref());
         let mut prints = survey.prints;
         prints.extend(asked);
-        Ok(prints)
+        Ok(CurrentPrints {
+            prints,
+            whole: survey.whole,
+        })
     }
 
     /// The source's fingerprints of `days` for this export's selection (`sizes`: see [`DaySizes`]).
@@ -638,6 +641,15 @@ impl Export {
     }
 }
 
+/// What the server holds now for the sealed days of a re-run.
+#[derive(Default)]
+struct CurrentPrints {
+    /// The current fingerprint of each day asked about.
+    prints: BTreeMap<NaiveDate, SourceFingerprint>,
+    /// Days found stale without a fingerprint, to export whole: why.
+    whole: BTreeMap<NaiveDate, String>,
+}
+
 /// Records in each day's fingerprint the parts of `listing` that could hold its rows.
 fn with_listed_parts(
     prints: &mut BTreeMap<NaiveDate, SourceFingerprint>,
@@ -708,6 +720,8 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
     } else {
         export.current_prints(&found, &to_check, &sizes).await?
     };
+    let whole = std::mem::take(&mut now.whole);
+    let mut now = now.prints;
     let mut states = Vec::with_capacity(found.len());
     for (day, prev) in found {
         let (mut refresh, mut print) = (None, None);
@@ -716,6 +730,9 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
             Previous::Damaged(what) => DayReason::Damaged(what),
             Previous::OtherSelection => DayReason::OtherSelection,
             Previous::Sealed(_) if export.settings.overwrite => DayReason::Overwrite,
+            Previous::Sealed(_) if whole.contains_key(&day) => {
+                DayReason::Stale(whole[&day].clone())
+            }
             Previous::Sealed(m) => match freshness(&m, now.get(&day)) {
                 Freshness::Fresh => DayReason::Fresh,
                 Freshness::Unfingerprinted => DayReason::Unfingerprinted,

@@ -25,6 +25,9 @@ pub struct PartsSurvey {
     pub prints: BTreeMap<NaiveDate, SourceFingerprint>,
     /// The listing, taken before any row was read, for the fingerprints asked for otherwise.
     pub listing: Option<TableParts>,
+    /// Days whose new parts touch most of their mints (an indexer catching up), with what was found: asking
+    /// the server whether they changed would cost more than it saves, so they are exported whole.
+    pub whole: BTreeMap<NaiveDate, String>,
 }
 
 /// The current fingerprints of the sealed days `sealed` (each with its day's `[start_s, end_s)` and sealed
@@ -40,6 +43,7 @@ pub async fn prints_by_parts(
         return Ok(PartsSurvey {
             prints,
             listing: None,
+            whole: BTreeMap::new(),
         });
     };
     let mut to_scan = Vec::new();
@@ -57,6 +61,7 @@ pub async fn prints_by_parts(
         return Ok(PartsSurvey {
             prints,
             listing: Some(listing),
+            whole: BTreeMap::new(),
         });
     }
     let mut touched = Vec::with_capacity(to_scan.len());
@@ -81,6 +86,7 @@ pub async fn prints_by_parts(
             return Ok(PartsSurvey {
                 prints,
                 listing: Some(listing),
+                whole: BTreeMap::new(),
             })
         }
     }
@@ -91,6 +97,7 @@ pub async fn prints_by_parts(
     };
     let hash =
         |m: &str, p: &MintPrint| city_hash64_string_u64_string(m.as_bytes(), p.0, p.1.as_bytes());
+    let mut whole = BTreeMap::new();
     for (day, range, then, mints) in touched {
         let mints: Vec<String> = mints
             .into_iter()
@@ -98,8 +105,12 @@ pub async fn prints_by_parts(
             .collect();
         let sealed_mints: usize = then.buckets.values().map(|b| b.mints.len()).sum();
         if mints.len() * 2 > sealed_mints {
-            // Most of the day's mints (an indexer catching up): the aggregate query asks for them more cheaply
-            // than a list of them, and its answer will have the day exported whole.
+            // An indexer catching up: the day's fingerprint query would cost a quarter of an export or more and
+            // almost surely answer that most of the day changed, which is exported whole anyway.
+            whole.insert(
+                day,
+                format!("new rows for {} of its {sealed_mints} mints", mints.len()),
+            );
             continue;
         }
         let now = if mints.is_empty() {
@@ -125,5 +136,6 @@ pub async fn prints_by_parts(
     Ok(PartsSurvey {
         prints,
         listing: Some(listing),
+        whole,
     })
 }
