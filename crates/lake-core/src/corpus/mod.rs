@@ -40,7 +40,7 @@ use crate::pipeline::part_sink::{PartDir, PartSink, Parts};
 use crate::pipeline::progress::{Phase, Progress};
 use crate::pipeline::sink::fetch_into;
 use crate::source::clickhouse::day_mints::mints_in_range;
-use crate::source::clickhouse::part_prints::prints_by_parts;
+use crate::source::clickhouse::part_prints::{mint_hash, prints_by_parts};
 use crate::source::clickhouse::row_prints::RowPrints;
 use crate::source::clickhouse::table_parts::{list_parts, TableParts};
 use crate::source::clickhouse::CandleSource;
@@ -407,13 +407,15 @@ impl Export {
 
     /// Refreshes a stale sealed day in part (see [`refresh`]): the unchanged buckets' files are kept, the changed
     /// buckets rebuilt from the day's own files and the changed mints' rows, fetched with one query. `now` is the
-    /// server's fingerprint the plan was made from, taken before those rows are read.
+    /// server's fingerprint the plan was made from, taken before those rows are read; the prints of the mints of
+    /// `reprint` in it are replaced by those of their fetched rows. Returns the fingerprint sealed.
     async fn refresh_day(
         self: &Arc<Self>,
         day: NaiveDate,
         plan: RefreshPlan,
-        now: SourceFingerprint,
-    ) -> Result<Written> {
+        mut now: SourceFingerprint,
+        reprint: Option<Vec<String>>,
+    ) -> Result<(Written, SourceFingerprint)> {
         self.cancel.check()?;
         self.progress.phase(Phase::Exporting, None);
         let retries_before = self.feed.retries();
@@ -441,8 +443,8 @@ impl Export {
         let root = target.root().to_owned();
         let spill = root.join(REFRESH_SPILL);
         let mints = plan.fetched_mints();
-        let fetched = if mints.is_empty() {
-            FetchedRows::new(&spill, self.cancel.clone())?
+        let (fetched, rows) = if mints.is_empty() {
+            (FetchedRows::new(&spill, self.cancel.clone())?, None)
         } else {
             let request = Arc::new(FetchRequest::Mints(
                 mints
@@ -451,15 +453,37 @@ impl Export {
                     .collect(),
             ));
             let cancel = self.cancel.clone();
+            let print_rows = reprint.is_some();
             fetch_into(
                 self.feed.clone(),
                 request,
                 self.settings.concurrency,
                 &self.cancel,
-                || FetchedRows::new(&spill, cancel.clone()),
+                || {
+                    let prints = self.row_prints().filter(|_| print_rows);
+                    Ok(PrintingSink::new(
+                        FetchedRows::new(&spill, cancel.clone())?,
+                        prints,
+                    ))
+                },
             )
             .await?
         };
+        if let Some(mints) = &reprint {
+            if rows.is_none() {
+                return Err(LakeError::internal(
+                    "a refresh of new rows for mints without the prints of their rows",
+                ));
+            }
+            let of_rows = self.prints_of_rows(rows, &[day]).await?;
+            let buckets = of_rows
+                .get(&day)
+                .map(|p| p.buckets.clone())
+                .unwrap_or_default();
+            now = now.with_mints(mints, &buckets, mint_hash).ok_or_else(|| {
+                LakeError::internal("a refresh of new rows for mints without their sealed prints")
+            })?;
+        }
         let stats = FetchStats {
             retries: self.feed.retries() - retries_before,
             ..fetched.stats
@@ -475,11 +499,16 @@ impl Export {
         let mut files = plan.kept_files.clone();
         files.extend(new_files.iter().cloned());
         files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-        let sealed = self.seal(target, day, files, stats, Some(now)).await?;
-        Ok(Written {
-            files: new_files,
-            stats: sealed.stats,
-        })
+        let sealed = self
+            .seal(target, day, files, stats, Some(now.clone()))
+            .await?;
+        Ok((
+            Written {
+                files: new_files,
+                stats: sealed.stats,
+            },
+            now,
+        ))
     }
 
     /// A collector of the fingerprints of the rows read, where the feed reads versions.
@@ -526,11 +555,16 @@ impl Export {
             &sealed,
             self.settings.buckets,
             self.settings.mint_filter.as_deref(),
+            self.prints_rows,
         )
         .await?;
         let rest: Vec<NaiveDate> = days
             .iter()
-            .filter(|d| !survey.prints.contains_key(d) && !survey.whole.contains_key(d))
+            .filter(|d| {
+                !survey.prints.contains_key(d)
+                    && !survey.whole.contains_key(d)
+                    && !survey.refetch.contains_key(d)
+            })
             .copied()
             .collect();
         let mut asked = self.fingerprints(&rest, sizes).await?;
@@ -540,6 +574,7 @@ impl Export {
         Ok(CurrentPrints {
             prints,
             whole: survey.whole,
+            refetch: survey.refetch,
         })
     }
 
@@ -648,6 +683,9 @@ struct CurrentPrints {
     prints: BTreeMap<NaiveDate, SourceFingerprint>,
     /// Days found stale without a fingerprint, to export whole: why.
     whole: BTreeMap<NaiveDate, String>,
+    /// Days whose mints with new rows are to be fetched, with the sealed fingerprint to patch (see
+    /// [`PartsSurvey::refetch`]).
+    refetch: BTreeMap<NaiveDate, (Vec<String>, SourceFingerprint)>,
 }
 
 /// Records in each day's fingerprint the parts of `listing` that could hold its rows.
@@ -707,6 +745,8 @@ struct DayState {
     reason: DayReason,
     now: Option<SourceFingerprint>,
     refresh: Option<RefreshPlan>,
+    /// Mints whose prints in `now` are replaced by those of their rows as the refresh fetches them.
+    reprint: Option<Vec<String>>,
     outcome: Option<DayOutcome>,
 }
 
@@ -721,10 +761,11 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
         export.current_prints(&found, &to_check, &sizes).await?
     };
     let whole = std::mem::take(&mut now.whole);
+    let mut refetch = std::mem::take(&mut now.refetch);
     let mut now = now.prints;
     let mut states = Vec::with_capacity(found.len());
     for (day, prev) in found {
-        let (mut refresh, mut print) = (None, None);
+        let (mut refresh, mut print, mut reprint) = (None, None, None);
         let reason = match prev {
             Previous::Missing => DayReason::New,
             Previous::Damaged(what) => DayReason::Damaged(what),
@@ -733,14 +774,25 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
             Previous::Sealed(_) if whole.contains_key(&day) => {
                 DayReason::Stale(whole[&day].clone())
             }
-            Previous::Sealed(m) => match freshness(&m, now.get(&day)) {
-                Freshness::Fresh => DayReason::Fresh,
-                Freshness::Unfingerprinted => DayReason::Unfingerprinted,
-                Freshness::Stale(what) => {
-                    print = now.remove(&day);
-                    refresh = print.as_ref().and_then(|now| RefreshPlan::new(&m, now));
-                    DayReason::Stale(what)
+            Previous::Sealed(m) => match refetch.remove(&day) {
+                // New rows for these mints: fetched, they tell their own prints (and whether they changed).
+                Some((mints, then)) => {
+                    refresh = RefreshPlan::for_mints(&m, &mints);
+                    if refresh.is_some() {
+                        print = Some(then);
+                        reprint = Some(mints.clone());
+                    }
+                    DayReason::Stale(format!("new rows for {} mints", mints.len()))
                 }
+                None => match freshness(&m, now.get(&day)) {
+                    Freshness::Fresh => DayReason::Fresh,
+                    Freshness::Unfingerprinted => DayReason::Unfingerprinted,
+                    Freshness::Stale(what) => {
+                        print = now.remove(&day);
+                        refresh = print.as_ref().and_then(|now| RefreshPlan::new(&m, now));
+                        DayReason::Stale(what)
+                    }
+                },
             },
         };
         let skip = matches!(reason, DayReason::Fresh | DayReason::Unfingerprinted);
@@ -761,6 +813,7 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
             reason,
             now: print,
             refresh,
+            reprint,
             outcome,
         });
     }
@@ -821,7 +874,16 @@ async fn export_days(
                 mints: plan.mints_fetched(),
                 files_kept: plan.kept_files.len() as u32,
             };
-            let written = export.refresh_day(state.day, plan, now).await?;
+            let reprint = state.reprint.take();
+            let then = reprint.as_ref().map(|_| now.clone());
+            let (written, sealed) = export.refresh_day(state.day, plan, now, reprint).await?;
+            // Found by new rows: what they changed is known now.
+            if let Some(then) = then {
+                let what = then.changes(&sealed).unwrap_or_else(|| {
+                    "new rows, the same candles and versions (rewritten as they were)".to_owned()
+                });
+                state.reason = DayReason::Stale(what);
+            }
             *stats += written.stats;
             state.outcome = Some(DayOutcome {
                 date: day_label(state.day),

@@ -63,13 +63,7 @@ impl RefreshPlan {
         if then.method != now.method || then.version_column != now.version_column {
             return None;
         }
-        let mut files_by_bucket: BTreeMap<u8, Vec<&WrittenFile>> = BTreeMap::new();
-        for f in &sealed.files {
-            let b = bucket_of_day_path(&f.rel_path)?;
-            // Files of a bucket without candles in the fingerprint: the two disagree, so trust neither.
-            then.buckets.get(&format!("{b:02x}"))?;
-            files_by_bucket.entry(b).or_default().push(f);
-        }
+        let files_by_bucket = files_by_bucket(sealed, then)?;
         let keys: BTreeSet<&String> = then.buckets.keys().chain(now.buckets.keys()).collect();
         let (mut changed, mut fetched_candles) = (BTreeMap::new(), 0u64);
         for key in keys {
@@ -85,10 +79,7 @@ impl RefreshPlan {
             // A bucket sealed before per-mint prints is fetched whole.
             let old_known = old.candles == 0 || !old.mints.is_empty();
             let mut bucket = ChangedBucket {
-                old_files: files_by_bucket
-                    .get(&b)
-                    .map(|fs| fs.iter().map(|&f| f.clone()).collect())
-                    .unwrap_or_default(),
+                old_files: files_by_bucket.get(&b).cloned().unwrap_or_default(),
                 ..Default::default()
             };
             for (mint, print) in &new.mints {
@@ -102,6 +93,55 @@ impl RefreshPlan {
             changed.insert(b, bucket);
         }
         let total: u64 = now.buckets.values().map(|p| p.candles).sum();
+        Self::unless_most(sealed, changed, fetched_candles, total)
+    }
+
+    /// How a sealed day becomes what the server holds now when only `mints` (sorted, in the day's selection)
+    /// may have changed, before their rows are read: each is fetched, the other mints of their buckets kept.
+    /// `None` as for [`Self::new`], judging the share by the mints' sealed candles.
+    pub fn for_mints(sealed: &DayManifest, mints: &[String]) -> Option<Self> {
+        let then = sealed.source_fingerprint.as_ref()?;
+        let files_by_bucket = files_by_bucket(sealed, then)?;
+        let (mut changed, mut fetched_candles) = (BTreeMap::<u8, ChangedBucket>::new(), 0u64);
+        for m in mints {
+            let b = mint_bucket_index(m);
+            if let Some(old) = then.buckets.get(&format!("{b:02x}")) {
+                if old.candles > 0 && old.mints.is_empty() {
+                    return None;
+                }
+                fetched_candles += old.mints.get(m).map_or(0, |p| p.0);
+            }
+            let bucket = changed.entry(b).or_insert_with(|| ChangedBucket {
+                old_files: files_by_bucket.get(&b).cloned().unwrap_or_default(),
+                ..Default::default()
+            });
+            bucket.fetch.push(m.clone());
+        }
+        for (b, bucket) in &mut changed {
+            bucket.fetch.sort_unstable();
+            bucket.keep = then
+                .buckets
+                .get(&format!("{b:02x}"))
+                .map(|p| {
+                    p.mints
+                        .keys()
+                        .filter(|m| bucket.fetch.binary_search(m).is_err())
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        let total: u64 = then.buckets.values().map(|p| p.candles).sum();
+        Self::unless_most(sealed, changed, fetched_candles, total)
+    }
+
+    /// The plan rebuilding `changed`, or `None` when its fetched candles are most of the day's `total`.
+    fn unless_most(
+        sealed: &DayManifest,
+        changed: BTreeMap<u8, ChangedBucket>,
+        fetched_candles: u64,
+        total: u64,
+    ) -> Option<Self> {
         if fetched_candles as f64 > MAX_CHANGED_SHARE * total as f64 {
             return None;
         }
@@ -140,6 +180,21 @@ impl RefreshPlan {
     pub fn mints_fetched(&self) -> u64 {
         self.changed.values().map(|b| b.fetch.len() as u64).sum()
     }
+}
+
+/// The sealed files of each bucket, or `None` when a bucket has files but no candles in the fingerprint (the two
+/// disagree, so trust neither).
+fn files_by_bucket(
+    sealed: &DayManifest,
+    then: &SourceFingerprint,
+) -> Option<BTreeMap<u8, Vec<WrittenFile>>> {
+    let mut out: BTreeMap<u8, Vec<WrittenFile>> = BTreeMap::new();
+    for f in &sealed.files {
+        let b = bucket_of_day_path(&f.rel_path)?;
+        then.buckets.get(&format!("{b:02x}"))?;
+        out.entry(b).or_default().push(f.clone());
+    }
+    Some(out)
 }
 
 /// The fetched rows of a refresh, parked per bucket until each bucket is rebuilt.
@@ -364,6 +419,32 @@ mod tests {
             .collect();
         assert_eq!(kept, untouched);
         assert!(!kept.is_empty());
+    }
+
+    #[test]
+    fn mints_with_new_rows_are_fetched_and_the_rest_of_their_buckets_kept() {
+        let mut mints = base();
+        mints.push(("mint-e", 100, "v1"));
+        let day = sealed(fingerprint(&mints));
+        let asked = vec!["mint-b".to_owned(), "mint-new".to_owned()];
+        let plan = RefreshPlan::for_mints(&day, &asked).unwrap();
+        let (b, new) = (mint_bucket_index("mint-b"), mint_bucket_index("mint-new"));
+        assert_eq!(plan.changed[&b].fetch, vec!["mint-b".to_owned()]);
+        assert_eq!(plan.changed[&new].fetch, vec!["mint-new".to_owned()]);
+        let sealed_of_b: Vec<String> = fingerprint(&mints).buckets[&format!("{b:02x}")]
+            .mints
+            .keys()
+            .filter(|m| *m != "mint-b")
+            .cloned()
+            .collect();
+        assert_eq!(plan.changed[&b].keep, sealed_of_b);
+        assert_eq!(plan.fetched_mints(), asked);
+        assert_eq!(
+            plan.kept_files.len() + plan.old_files().len(),
+            day.files.len()
+        );
+        let most: Vec<String> = MINTS.iter().map(|m| (*m).to_owned()).collect();
+        assert!(RefreshPlan::for_mints(&day, &most).is_none());
     }
 
     #[test]

@@ -28,15 +28,27 @@ pub struct PartsSurvey {
     /// Days whose new parts touch most of their mints (an indexer catching up), with what was found: asking
     /// the server whether they changed would cost more than it saves, so they are exported whole.
     pub whole: BTreeMap<NaiveDate, String>,
+    /// Where the export fingerprints the rows it reads: days whose new parts hold rows of these mints (sorted,
+    /// in the selection), with their sealed fingerprint (and the parts listed now). Fetching those mints tells
+    /// their prints too, so they are not asked for first.
+    pub refetch: BTreeMap<NaiveDate, (Vec<String>, SourceFingerprint)>,
+}
+
+/// A mint's hash in a bucket's summary: what the server's `cityHash64(mint, candles, max version)` gives.
+pub fn mint_hash(mint: &str, print: &MintPrint) -> u64 {
+    city_hash64_string_u64_string(mint.as_bytes(), print.0, print.1.as_bytes())
 }
 
 /// The current fingerprints of the sealed days `sealed` (each with its day's `[start_s, end_s)` and sealed
 /// fingerprint) where their recorded parts tell, for the selection of `buckets` and the mints of `filter`.
+/// With `rows_print` (the export fingerprints the rows it reads) a changed day's mints are left to be fetched
+/// ([`PartsSurvey::refetch`]) instead of asked for.
 pub async fn prints_by_parts(
     source: &CandleSource,
     sealed: &[(NaiveDate, (u32, u32), &SourceFingerprint)],
     buckets: BucketRange,
     filter: Option<&[String]>,
+    rows_print: bool,
 ) -> Result<PartsSurvey> {
     let mut prints = BTreeMap::new();
     let Some(listing) = list_parts(source).await? else {
@@ -44,6 +56,7 @@ pub async fn prints_by_parts(
             prints,
             listing: None,
             whole: BTreeMap::new(),
+            refetch: BTreeMap::new(),
         });
     };
     let mut to_scan = Vec::new();
@@ -62,6 +75,7 @@ pub async fn prints_by_parts(
             prints,
             listing: Some(listing),
             whole: BTreeMap::new(),
+            refetch: BTreeMap::new(),
         });
     }
     let mut touched = Vec::with_capacity(to_scan.len());
@@ -87,6 +101,7 @@ pub async fn prints_by_parts(
                 prints,
                 listing: Some(listing),
                 whole: BTreeMap::new(),
+                refetch: BTreeMap::new(),
             })
         }
     }
@@ -95,9 +110,7 @@ pub async fn prints_by_parts(
     } else {
         Counting::Distinct
     };
-    let hash =
-        |m: &str, p: &MintPrint| city_hash64_string_u64_string(m.as_bytes(), p.0, p.1.as_bytes());
-    let mut whole = BTreeMap::new();
+    let (mut whole, mut refetch) = (BTreeMap::new(), BTreeMap::new());
     for (day, range, then, mints) in touched {
         let mints: Vec<String> = mints
             .into_iter()
@@ -115,6 +128,12 @@ pub async fn prints_by_parts(
         }
         let now = if mints.is_empty() {
             Some(then.clone())
+        } else if rows_print {
+            refetch.insert(
+                day,
+                (mints, then.clone().with_parts(listing.for_day(range))),
+            );
+            continue;
         } else {
             let asked = day_prints(
                 &source.conn,
@@ -127,7 +146,7 @@ pub async fn prints_by_parts(
             )
             .await?;
             let of_day = asked.get(&day).cloned().unwrap_or_default();
-            then.with_mints(&mints, &of_day, hash)
+            then.with_mints(&mints, &of_day, mint_hash)
         };
         if let Some(now) = now {
             prints.insert(day, now.with_parts(listing.for_day(range)));
@@ -137,5 +156,6 @@ pub async fn prints_by_parts(
         prints,
         listing: Some(listing),
         whole,
+        refetch,
     })
 }
