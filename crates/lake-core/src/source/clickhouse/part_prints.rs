@@ -34,6 +34,21 @@ pub struct PartsSurvey {
     pub refetch: BTreeMap<NaiveDate, (Vec<String>, SourceFingerprint)>,
 }
 
+impl PartsSurvey {
+    /// What the parts told without a scan of new rows.
+    fn unscanned(
+        prints: BTreeMap<NaiveDate, SourceFingerprint>,
+        listing: Option<TableParts>,
+    ) -> Self {
+        Self {
+            prints,
+            listing,
+            whole: BTreeMap::new(),
+            refetch: BTreeMap::new(),
+        }
+    }
+}
+
 /// A mint's hash in a bucket's summary: what the server's `cityHash64(mint, candles, max version)` gives.
 pub fn mint_hash(mint: &str, print: &MintPrint) -> u64 {
     city_hash64_string_u64_string(mint.as_bytes(), print.0, print.1.as_bytes())
@@ -52,12 +67,7 @@ pub async fn prints_by_parts(
 ) -> Result<PartsSurvey> {
     let mut prints = BTreeMap::new();
     let Some(listing) = list_parts(source).await? else {
-        return Ok(PartsSurvey {
-            prints,
-            listing: None,
-            whole: BTreeMap::new(),
-            refetch: BTreeMap::new(),
-        });
+        return Ok(PartsSurvey::unscanned(prints, None));
     };
     let mut to_scan = Vec::new();
     for &(day, range, then) in sealed {
@@ -71,12 +81,7 @@ pub async fn prints_by_parts(
         }
     }
     if to_scan.is_empty() {
-        return Ok(PartsSurvey {
-            prints,
-            listing: Some(listing),
-            whole: BTreeMap::new(),
-            refetch: BTreeMap::new(),
-        });
+        return Ok(PartsSurvey::unscanned(prints, Some(listing)));
     }
     let mut touched = Vec::with_capacity(to_scan.len());
     for (day, range, then, names) in &to_scan {
@@ -96,14 +101,7 @@ pub async fn prints_by_parts(
     let scanned: Vec<String> = to_scan.iter().flat_map(|t| t.3.iter().cloned()).collect();
     match list_parts(source).await? {
         Some(after) if after.all_active(&scanned) => {}
-        _ => {
-            return Ok(PartsSurvey {
-                prints,
-                listing: Some(listing),
-                whole: BTreeMap::new(),
-                refetch: BTreeMap::new(),
-            })
-        }
+        _ => return Ok(PartsSurvey::unscanned(prints, Some(listing))),
     }
     let counting = if source.schema.supports_final() {
         Counting::Final
