@@ -487,6 +487,9 @@ async function refreshRun() {
         log(`${mode}: ${what}: from scratch and refreshed (${i + 1}/${RUNS})`);
         const scratch = join(work, 'refresh-scratch');
         rmSync(scratch, { recursive: true, force: true });
+        // Each run starts with nothing left to write back: the copy below would otherwise be flushed to disk
+        // during the refresh it prepares.
+        execFileSync('sync');
         await sleep(1100);
         let since = Math.floor(Date.now() / 1000);
         const f = child('corpus', { ...day, data_root: scratch });
@@ -494,6 +497,7 @@ async function refreshRun() {
         const copy = join(work, 'refresh-copy');
         rmSync(copy, { recursive: true, force: true });
         execFileSync('cp', ['-a', sealed, copy]);
+        execFileSync('sync');
         await sleep(1100);
         since = Math.floor(Date.now() / 1000);
         const r = child('corpus', { ...day, data_root: copy });
