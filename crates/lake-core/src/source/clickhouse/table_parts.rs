@@ -180,8 +180,16 @@ impl TableParts {
         else {
             return PartsChange::Unknown;
         };
+        // Most listed parts are still there by name; only the others are looked for inside merged ones.
+        let active: std::collections::HashSet<&str> =
+            self.parts.iter().map(|p| p.text.as_str()).collect();
         let current: Vec<&PartName> = self.parts.iter().filter_map(|p| p.name.as_ref()).collect();
-        if !listed.iter().all(|l| current.iter().any(|c| c.contains(l))) {
+        let mut gone = sealed
+            .names
+            .iter()
+            .zip(&listed)
+            .filter(|(n, _)| !active.contains(n.as_str()));
+        if !gone.all(|(_, l)| current.iter().any(|c| c.contains(l))) {
             return PartsChange::Unknown;
         }
         let (mut new, mut new_rows, mut rows) = (Vec::new(), 0u64, 0u64);
