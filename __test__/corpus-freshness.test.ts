@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -154,6 +155,32 @@ describe('a corpus that follows its source', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe('date,state,detail,dir');
     expect(lines.slice(1).map((l) => l.split(',').slice(0, 2).join(','))).toEqual(['2021-01-01,fresh', '2021-01-02,damaged', '2021-01-03,missing']);
+  });
+  it('reads the bytes of the days it keeps or rebuilds from: a changed byte there redoes the day whole, as damaged', async () => {
+    const cfg = { ...config, data_root: join(work, 'flipped'), date_to: '2021-01-03' };
+    const first = await exportCorpus(cfg);
+    // One byte changed, the size kept, in day 1 (fresh: kept) and in the bucket of the mint whose candle on day 2
+    // is corrected below (stale: its bucket would be rebuilt from that file).
+    const flip = (dir: string, part: string) => {
+      const bytes = readFileSync(join(dir, part));
+      bytes[bytes.length >> 1]! ^= 0xff;
+      writeFileSync(join(dir, part), bytes);
+    };
+    const bucket = createHash('sha1').update(MINTS[0]!).digest('hex').slice(0, 2);
+    const parts = first.days.map((d) => [...filesUnder(d.dir).keys()].find((p) => p.startsWith(`mint_bucket=${bucket}/`))!);
+    first.days.forEach((d, i) => flip(d.dir, parts[i]!));
+    await chQuery(
+      `INSERT INTO ${db}.ohlcv_candles SELECT token_address, chain, timestamp, interval_seconds, open, high, low, close + 1, volume, ` +
+        `toDateTime(1900000000) FROM ${db}.ohlcv_candles FINAL WHERE token_address = ${lit(MINTS[0]!)} AND timestamp >= toDateTime(${T0 + DAY_S}) LIMIT 1`,
+    );
+    const again = await exportCorpus(cfg);
+    expect(again.days.map((d) => [d.status, d.reason, d.refreshed])).toEqual([
+      ['redone', 'damaged', undefined],
+      ['redone', 'damaged', undefined],
+    ]);
+    again.days.forEach((d, i) => expect(d.detail).toBe(`hash ${parts[i]}: SHA-256 differs from the manifest`));
+    for (const [i, d] of again.days.entries()) expect(await dayRows(d.dir), d.date).toEqual(await expectedDay(db, i));
+    expect((await corpusStatus(cfg)).days.map((d) => d.state)).toEqual(['fresh', 'fresh']);
   });
 });
 

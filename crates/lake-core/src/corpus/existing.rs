@@ -1,7 +1,8 @@
 //! What a re-run finds where it would write a day: nothing, a sealed manifest that verifies and was made with
 //! the same selection (a candidate to skip, if its source has not changed), a damaged one, or one made with
-//! another chain or selection (both redone). On disk every file is re-hashed; in an object store one listing
-//! tells (sizes, and no object written after the manifest), so a re-run downloads nothing.
+//! another chain or selection (both redone). In an object store one listing tells (sizes, and no object written
+//! after the manifest), so a re-run downloads nothing. On disk a re-run first checks sizes only, and re-hashes
+//! the files of the days it keeps or rebuilds from ([`confirm_sealed`]); a day exported whole again is never read.
 
 use chrono::NaiveDate;
 
@@ -13,7 +14,7 @@ use crate::lake::fingerprint::query_size;
 use crate::lake::layout::bucket_of_day_path;
 use crate::lake::manifest_reader::{Manifest, ManifestError};
 use crate::lake::sealed_files::SealedFiles;
-use crate::lake::verify::check_for_reuse;
+use crate::lake::verify::{check_for_reuse, ReuseCheck};
 use crate::source::clickhouse::fingerprint::DaySizes;
 use crate::task::blocking::blocking;
 
@@ -30,8 +31,11 @@ pub(crate) enum Previous {
     OtherSelection,
 }
 
-/// What an earlier export left for each day of `settings`, in order.
-pub(crate) async fn previous_days(settings: &CorpusSettings) -> Result<Vec<(NaiveDate, Previous)>> {
+/// What an earlier export left for each day of `settings`, in order, checked to `depth`.
+pub(crate) async fn previous_days(
+    settings: &CorpusSettings,
+    depth: ReuseCheck,
+) -> Result<Vec<(NaiveDate, Previous)>> {
     let (name, selection) = (manifest_name(settings), selection_of(settings));
     let mut found = Vec::with_capacity(settings.days.len());
     for &day in &settings.days {
@@ -43,7 +47,7 @@ pub(crate) async fn previous_days(settings: &CorpusSettings) -> Result<Vec<(Naiv
         );
         found.push((
             day,
-            blocking(move || previous(dir.as_ref(), &name, &chain, &selection)).await?,
+            blocking(move || previous(dir.as_ref(), &name, &chain, &selection, depth)).await?,
         ));
     }
     Ok(found)
@@ -67,12 +71,36 @@ pub(crate) fn fingerprinted(found: &[(NaiveDate, Previous)]) -> (Vec<NaiveDate>,
     (days, sizes)
 }
 
-/// Reads the day's manifest `manifest_name` (the day's own or this shard's) and checks it.
+/// The first problem a full check finds in `day`'s sealed files (see [`ReuseCheck::Full`]), for a day a
+/// [`ReuseCheck::Sizes`] survey found sealed and that is about to be kept or rebuilt from; `None` when intact.
+pub(crate) async fn confirm_sealed(
+    settings: &CorpusSettings,
+    day: NaiveDate,
+) -> Result<Option<String>> {
+    let (dir, name, chain, selection) = (
+        settings.lake.sealed(&settings.day_rel(day)),
+        manifest_name(settings),
+        settings.chain.clone(),
+        selection_of(settings),
+    );
+    let found =
+        blocking(move || previous(dir.as_ref(), &name, &chain, &selection, ReuseCheck::Full))
+            .await?;
+    Ok(match found {
+        Previous::Sealed(_) => None,
+        Previous::Damaged(what) => Some(what),
+        Previous::Missing => Some("the manifest went missing".to_owned()),
+        Previous::OtherSelection => Some("the manifest changed".to_owned()),
+    })
+}
+
+/// Reads the day's manifest `manifest_name` (the day's own or this shard's) and checks it to `depth`.
 pub(crate) fn previous(
     day_dir: &dyn SealedFiles,
     manifest_name: &str,
     chain: &str,
     selection: &Selection,
+    depth: ReuseCheck,
 ) -> Result<Previous> {
     let read = match day_dir.read_manifest(manifest_name)? {
         Err(ManifestError::Missing(_)) => return Ok(Previous::Missing),
@@ -80,7 +108,7 @@ pub(crate) fn previous(
     };
     let range = selection.buckets;
     let in_scope = move |rel: &str| bucket_of_day_path(rel).is_some_and(|b| range.contains(b));
-    let report = check_for_reuse(day_dir, manifest_name, &in_scope)?;
+    let report = check_for_reuse(day_dir, manifest_name, &in_scope, depth)?;
     if let Some(p) = report.problems.first() {
         let path = p.path.as_deref().map_or(String::new(), |p| format!(" {p}"));
         return Ok(Previous::Damaged(format!("{}{path}: {}", p.kind, p.detail)));
@@ -145,8 +173,50 @@ mod tests {
     }
 
     fn found(dir: &Path, chain: &str, selection: &Selection) -> Previous {
+        found_to(dir, chain, selection, ReuseCheck::Full)
+    }
+
+    fn found_to(dir: &Path, chain: &str, selection: &Selection, depth: ReuseCheck) -> Previous {
         let dir = crate::lake::sealed_files::LocalDir::new(dir.to_owned());
-        previous(&dir, MANIFEST_FILE, chain, selection).unwrap()
+        previous(&dir, MANIFEST_FILE, chain, selection, depth).unwrap()
+    }
+
+    #[test]
+    fn sizes_alone_catch_a_changed_size_a_missing_or_extra_file_and_a_broken_seal_but_not_changed_bytes(
+    ) {
+        let part = "mint_bucket=10/part-0000.parquet";
+        let sizes = |dir: &Path| found_to(dir, "solana", &all(), ReuseCheck::Sizes);
+        let dir = tempfile::tempdir().unwrap();
+        seal_day(dir.path(), all(), false);
+        assert!(matches!(sizes(dir.path()), Previous::Sealed(_)));
+        // Same size, other bytes: only the full check reads them.
+        let path = dir.path().join(part);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[10] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(sizes(dir.path()), Previous::Sealed(_)));
+        let Previous::Damaged(what) = found(dir.path(), "solana", &all()) else {
+            panic!("changed bytes are damage to the full check");
+        };
+        assert!(what.starts_with("hash "), "{what}");
+        std::fs::write(dir.path().join("mint_bucket=10/part-0001.parquet"), b"x").unwrap();
+        let Previous::Damaged(what) = sizes(dir.path()) else {
+            panic!("an extra file is damage");
+        };
+        assert!(what.starts_with("extra_file "), "{what}");
+        std::fs::remove_file(dir.path().join("mint_bucket=10/part-0001.parquet")).unwrap();
+        std::fs::write(&path, b"short").unwrap();
+        assert!(matches!(sizes(dir.path()), Previous::Damaged(w) if w.starts_with("size ")));
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            matches!(sizes(dir.path()), Previous::Damaged(w) if w.starts_with("missing_file "))
+        );
+        let tampered = tempfile::tempdir().unwrap();
+        seal_day(tampered.path(), all(), true);
+        assert!(matches!(
+            found_to(tampered.path(), "base", &all(), ReuseCheck::Sizes),
+            Previous::Damaged(w) if w.starts_with("seal ")
+        ));
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::lake::fingerprint::SourceFingerprint;
 use crate::lake::layout::{day_label, shard_manifest_name, MANIFEST_FILE, SPILL_FILE};
 use crate::lake::manifest::{now_iso, FetchStats, FileTotals, SourceSnapshot, WrittenFile};
 use crate::lake::publish::{Staging, Target};
+use crate::lake::verify::ReuseCheck;
 use crate::pipeline::hooks::ExportHooks;
 use crate::pipeline::part_sink::{PartDir, PartSink, Parts};
 use crate::pipeline::progress::{Phase, Progress};
@@ -58,7 +59,7 @@ use batch::{ParkedDays, ParkingSink, MAX_BATCH_DAYS};
 use bucket_filter::BucketFilter;
 use config::CorpusSettings;
 use day_target::DayTarget;
-use existing::{fingerprinted, previous_days, Previous};
+use existing::{confirm_sealed, fingerprinted, previous_days, Previous};
 use printing_sink::PrintingSink;
 use publisher::Publisher;
 use refresh::{FetchedRows, RefreshPlan};
@@ -751,9 +752,10 @@ struct DayState {
 }
 
 /// Where each day stands before the export; days to skip already have their outcome. Sealed days are checked
-/// against the server's fingerprints of their selection.
+/// against the server's fingerprints of their selection; on disk their files' bytes are read only for the days
+/// kept or rebuilt from (an indexer's catch-up makes every day stale: re-hashing them all would be waste).
 async fn survey(export: &Export) -> Result<Vec<DayState>> {
-    let found = previous_days(&export.settings).await?;
+    let found = previous_days(&export.settings, ReuseCheck::Sizes).await?;
     let (to_check, sizes) = fingerprinted(&found);
     let mut now = if export.settings.overwrite {
         Default::default()
@@ -795,6 +797,13 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
                 },
             },
         };
+        let kept = matches!(reason, DayReason::Fresh | DayReason::Unfingerprinted);
+        let mut reason = reason;
+        if kept || refresh.is_some() {
+            if let Some(what) = confirm_sealed(&export.settings, day).await? {
+                (reason, refresh, print, reprint) = (DayReason::Damaged(what), None, None, None);
+            }
+        }
         let skip = matches!(reason, DayReason::Fresh | DayReason::Unfingerprinted);
         let outcome = match skip {
             true => Some(DayOutcome {

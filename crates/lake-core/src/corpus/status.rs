@@ -9,6 +9,7 @@ use super::existing::{fingerprinted, previous_days, Previous};
 use crate::error::Result;
 use crate::lake::fingerprint::{freshness, Freshness};
 use crate::lake::layout::day_label;
+use crate::lake::verify::ReuseCheck;
 use crate::source::clickhouse::fingerprint::current_fingerprints;
 use crate::source::clickhouse::CandleSource;
 use crate::task::cancel::CancelFlag;
@@ -66,7 +67,7 @@ pub struct CorpusStatusReport {
 /// Checks every day of `settings` against the disk and the server; writes nothing.
 pub async fn corpus_status(settings: CorpusSettings) -> Result<CorpusStatusReport> {
     let corpus_dir = settings.shown_corpus();
-    let found = previous_days(&settings).await?;
+    let found = previous_days(&settings, ReuseCheck::Full).await?;
     let (to_check, sizes) = fingerprinted(&found);
     // A server that cannot be asked makes the sealed days unknown, never fresh; the disk's answers still stand.
     let now = if to_check.is_empty() {

@@ -30,6 +30,12 @@ pub(crate) trait SealedFiles {
     fn listing(&self) -> Result<Option<Vec<Listed>>> {
         Ok(None)
     }
+    /// Every file a reader sees with its size, from metadata alone (no file's bytes read): the listing where
+    /// there is one, else the file system's sizes (without write times).
+    fn sizes(&self) -> Result<Vec<Listed>> {
+        self.listing()?
+            .ok_or_else(|| LakeError::internal("a sealed directory with neither listing nor sizes"))
+    }
 }
 
 /// A file as a listing shows it.
@@ -38,8 +44,8 @@ pub(crate) struct Listed {
     pub rel: String,
     /// Size.
     pub bytes: u64,
-    /// When it was last written (by the store's clock).
-    pub written: chrono::DateTime<chrono::Utc>,
+    /// When it was last written (by the store's clock); `None` on disk, where a file's times are anyone's to set.
+    pub written: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A manifest as read: its raw and typed forms, or why it is missing or malformed.
@@ -83,6 +89,22 @@ impl SealedFiles for LocalDir {
 
     fn list(&self) -> Result<Vec<String>> {
         visible_files(&self.0)
+    }
+
+    fn sizes(&self) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        for rel in visible_files(&self.0)? {
+            let path = self.0.join(&rel);
+            let bytes = std::fs::metadata(&path)
+                .map_err(|e| LakeError::io("cannot read the size of", &path, &e))?
+                .len();
+            out.push(Listed {
+                rel,
+                bytes,
+                written: None,
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -95,24 +95,39 @@ pub(crate) fn verify_files(
     Ok(report)
 }
 
+/// How closely [`check_for_reuse`] looks at a directory on disk (an object store is always checked from its
+/// listing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReuseCheck {
+    /// The seal, and every listed file there with its size: enough to decide what to ask the server, and all a
+    /// day that will be exported whole again needs.
+    Sizes,
+    /// Everything [`verify_files`] recomputes: for a day whose files are kept or rebuilt from.
+    Full,
+}
+
 /// Checks a sealed directory well enough to reuse it instead of exporting it again. In an object store that
 /// is one listing and no bytes read: the seal holds, every listed object is there with its size, and none was
-/// written after the manifest (objects are uploaded before it, so a later write is a change). Elsewhere, where
-/// reading the files costs no more, it is the full [`verify_files`]; `verify` always reads everything.
+/// written after the manifest (objects are uploaded before it, so a later write is a change). On disk, where
+/// reading the files costs no more, [`ReuseCheck::Full`] is the full [`verify_files`] and [`ReuseCheck::Sizes`]
+/// the object store's check without write times; `verify` always reads everything.
 pub(crate) fn check_for_reuse(
     dir: &dyn SealedFiles,
     manifest_name: &str,
     in_scope: &dyn Fn(&str) -> bool,
+    depth: ReuseCheck,
 ) -> Result<VerifyReport> {
-    let Some(objects) = dir.listing()? else {
-        return verify_files(dir, manifest_name, in_scope);
+    let objects = match dir.listing()? {
+        Some(objects) => objects,
+        None if depth == ReuseCheck::Full => return verify_files(dir, manifest_name, in_scope),
+        None => dir.sizes()?,
     };
     let (mut report, manifest) = read_sealed(dir, manifest_name)?;
     let Some(manifest) = manifest else {
         return Ok(report);
     };
     let by_rel: BTreeMap<&str, &Listed> = objects.iter().map(|o| (o.rel.as_str(), o)).collect();
-    let committed = by_rel.get(manifest_name).map(|m| m.written);
+    let committed = by_rel.get(manifest_name).and_then(|m| m.written);
     let mut listed = BTreeSet::new();
     for entry in manifest.files() {
         let rel = entry.rel_path.as_str();
@@ -130,11 +145,13 @@ pub(crate) fn check_for_reuse(
                     entry.bytes, o.bytes
                 ),
             )),
-            Some(o) if committed.is_some_and(|c| o.written > c) => report.problems.push(problem(
-                "hash",
-                Some(rel),
-                "the object was written after the manifest was committed",
-            )),
+            Some(o) if committed.is_some_and(|c| o.written.is_some_and(|w| w > c)) => {
+                report.problems.push(problem(
+                    "hash",
+                    Some(rel),
+                    "the object was written after the manifest was committed",
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -319,7 +336,7 @@ mod tests {
                     .map(|(rel, bytes, t)| Listed {
                         rel: rel.clone(),
                         bytes: *bytes,
-                        written: at(*t),
+                        written: Some(at(*t)),
                     })
                     .collect(),
             ))
@@ -364,7 +381,7 @@ mod tests {
                 .map(|(r, b, t)| (r.to_owned(), b, t))
                 .collect(),
         };
-        let report = check_for_reuse(&dir, MANIFEST_FILE, &|_| true).unwrap();
+        let report = check_for_reuse(&dir, MANIFEST_FILE, &|_| true, ReuseCheck::Full).unwrap();
         report
             .problems
             .into_iter()

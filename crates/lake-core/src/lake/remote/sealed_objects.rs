@@ -161,7 +161,7 @@ impl RemoteDir {
                 (!is_hidden(&rel)).then_some(Listed {
                     rel,
                     bytes: meta.size,
-                    written: meta.last_modified,
+                    written: Some(meta.last_modified),
                 })
             })
             .collect();
