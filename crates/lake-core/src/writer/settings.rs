@@ -36,7 +36,7 @@ const ZSTD_LEVEL: i32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CompressionKind {
-    /// zstd (level 1).
+    /// zstd, at the level [`CompressionKind::codec`] records (3).
     #[default]
     Zstd,
     /// Snappy.
