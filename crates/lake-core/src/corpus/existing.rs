@@ -36,21 +36,26 @@ pub(crate) async fn previous_days(
     settings: &CorpusSettings,
     depth: ReuseCheck,
 ) -> Result<Vec<(NaiveDate, Previous)>> {
-    let (name, selection) = (manifest_name(settings), selection_of(settings));
     let mut found = Vec::with_capacity(settings.days.len());
     for &day in &settings.days {
-        let (dir, name, chain, selection) = (
-            settings.lake.sealed(&settings.day_rel(day)),
-            name.clone(),
-            settings.chain.clone(),
-            selection.clone(),
-        );
-        found.push((
-            day,
-            blocking(move || previous(dir.as_ref(), &name, &chain, &selection, depth)).await?,
-        ));
+        found.push((day, previous_day(settings, day, depth).await?));
     }
     Ok(found)
+}
+
+/// What an earlier export left for `day`, checked to `depth`.
+async fn previous_day(
+    settings: &CorpusSettings,
+    day: NaiveDate,
+    depth: ReuseCheck,
+) -> Result<Previous> {
+    let (dir, name, chain, selection) = (
+        settings.lake.sealed(&settings.day_rel(day)),
+        manifest_name(settings),
+        settings.chain.clone(),
+        selection_of(settings),
+    );
+    blocking(move || previous(dir.as_ref(), &name, &chain, &selection, depth)).await
 }
 
 /// The sealed days whose freshness the server can tell (those with a fingerprint), and about how many candles
@@ -77,16 +82,11 @@ pub(crate) async fn confirm_sealed(
     settings: &CorpusSettings,
     day: NaiveDate,
 ) -> Result<Option<String>> {
-    let (dir, name, chain, selection) = (
-        settings.lake.sealed(&settings.day_rel(day)),
-        manifest_name(settings),
-        settings.chain.clone(),
-        selection_of(settings),
-    );
-    let found =
-        blocking(move || previous(dir.as_ref(), &name, &chain, &selection, ReuseCheck::Full))
-            .await?;
-    Ok(match found {
+    if settings.lake.remote.is_some() {
+        // In an object store the survey's check was this one already (one listing): not asked again.
+        return Ok(None);
+    }
+    Ok(match previous_day(settings, day, ReuseCheck::Full).await? {
         Previous::Sealed(_) => None,
         Previous::Damaged(what) => Some(what),
         Previous::Missing => Some("the manifest went missing".to_owned()),

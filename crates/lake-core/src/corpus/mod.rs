@@ -768,7 +768,7 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
     let mut states = Vec::with_capacity(found.len());
     for (day, prev) in found {
         let (mut refresh, mut print, mut reprint) = (None, None, None);
-        let reason = match prev {
+        let mut reason = match prev {
             Previous::Missing => DayReason::New,
             Previous::Damaged(what) => DayReason::Damaged(what),
             Previous::OtherSelection => DayReason::OtherSelection,
@@ -798,7 +798,6 @@ async fn survey(export: &Export) -> Result<Vec<DayState>> {
             },
         };
         let kept = matches!(reason, DayReason::Fresh | DayReason::Unfingerprinted);
-        let mut reason = reason;
         if kept || refresh.is_some() {
             if let Some(what) = confirm_sealed(&export.settings, day).await? {
                 (reason, refresh, print, reprint) = (DayReason::Damaged(what), None, None, None);
