@@ -7,6 +7,7 @@
 //! copied into the bucket's part file. Memory is therefore flat in the size of the export, and the bytes of a
 //! file depend only on the rows of its bucket, never on how buckets interleaved.
 
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -231,9 +232,46 @@ impl Bucket {
 /// Column values of one batch, reused from batch to batch.
 #[derive(Default)]
 struct Scratch {
-    mints: Vec<ByteArray>,
+    mints: MintValues,
     ts_us: Vec<i64>,
     interval: Vec<i32>,
+}
+
+/// The `mint` column's values: one mint repeated once per row, as the column writer takes them.
+///
+/// Every row's value shares one buffer. Cloning a `ByteArray` per row costs an atomic increment, and dropping it a
+/// decrement: measured on the writer benchmark, a tenth of the writer's CPU. The repeated values are bitwise
+/// copies of `value` instead, which are never dropped and so hold no count of their own.
+#[derive(Default)]
+struct MintValues {
+    /// Owns the shared buffer. Replaced only after `copies` is emptied.
+    value: Option<ByteArray>,
+    /// Bitwise copies of `value`. `ManuallyDrop`: clearing them releases nothing.
+    copies: Vec<ManuallyDrop<ByteArray>>,
+}
+
+impl MintValues {
+    /// `mint` repeated `n` times.
+    fn repeated(&mut self, mint: &str, n: usize) -> &[ByteArray] {
+        if self.value.as_ref().map(ByteArray::data) != Some(mint.as_bytes()) {
+            self.copies.clear();
+            // An owner-backed buffer: its clones count on the owner and never change the value they are cloned
+            // from (a vector-backed one moves its buffer to a shared one on the first clone, through the value
+            // cloned), so a clone made from any copy is an ordinary counted clone of `value`.
+            self.value = Some(ByteArray::from(Bytes::from_owner(mint.as_bytes().to_vec())));
+        }
+        let value = self.value.as_ref().expect("set above");
+        while self.copies.len() < n {
+            // SAFETY: the copy is only read through shared references (the column writer gets `&[ByteArray]`,
+            // reads bytes and clones values it keeps), it never outlives `value` (cleared before `value` is
+            // replaced; `value` drops first and the copies drop as nothing), and it is never dropped, so the
+            // buffer's count is `value`'s plus the writer's own clones.
+            self.copies
+                .push(ManuallyDrop::new(unsafe { std::ptr::read(value) }));
+        }
+        // SAFETY: `ManuallyDrop<T>` is `repr(transparent)` over `T`, and `n <= len`.
+        unsafe { std::slice::from_raw_parts(self.copies.as_ptr().cast::<ByteArray>(), n) }
+    }
 }
 
 /// Writes the candles of every bucket of one run (or corpus day) under one directory.
@@ -314,7 +352,6 @@ impl BucketWriter {
             }
         }
         b.last_mint = Some(candles.mint.clone());
-        let mint = ByteArray::from(Bytes::copy_from_slice(candles.mint.as_bytes()));
         let mut start = 0;
         while start < candles.len() {
             let in_group = b.group.as_ref().map_or(0, |g| g.rows as usize);
@@ -333,7 +370,6 @@ impl BucketWriter {
             write_batch(
                 group,
                 &mut self.scratch,
-                &mint,
                 candles,
                 start..end,
                 self.interval_s,
@@ -381,21 +417,15 @@ impl BucketWriter {
 fn write_batch(
     group: &mut OpenGroup,
     scratch: &mut Scratch,
-    mint: &ByteArray,
     c: &MintCandles,
     r: std::ops::Range<usize>,
     interval_s: i32,
 ) -> parquet::errors::Result<()> {
     let n = r.len();
-    // Refilled only when the mint changes: a clone per row is an atomic increment (and a decrement later).
-    if scratch.mints.first() != Some(mint) {
-        scratch.mints.clear();
+    // One writer has one interval: the column only grows.
+    if scratch.interval.len() < n {
+        scratch.interval.resize(n, interval_s);
     }
-    if scratch.mints.len() < n {
-        scratch.mints.resize(n, mint.clone());
-    }
-    scratch.interval.clear();
-    scratch.interval.resize(n, interval_s);
     scratch.ts_us.clear();
     for &ms in &c.ts_ms[r.clone()] {
         scratch.ts_us.push(ms.checked_mul(1000).ok_or_else(|| {
@@ -405,13 +435,14 @@ fn write_batch(
         })?);
     }
     let floats = [&c.open, &c.high, &c.low, &c.close, &c.volume];
+    let mints = scratch.mints.repeated(&c.mint, n);
     for (i, column) in group.columns.iter_mut().enumerate() {
         match (i, column) {
-            (0, ColumnWriter::ByteArrayColumnWriter(w)) => {
-                w.write_batch(&scratch.mints[..n], None, None)
-            }
+            (0, ColumnWriter::ByteArrayColumnWriter(w)) => w.write_batch(mints, None, None),
             (1, ColumnWriter::Int64ColumnWriter(w)) => w.write_batch(&scratch.ts_us, None, None),
-            (2, ColumnWriter::Int32ColumnWriter(w)) => w.write_batch(&scratch.interval, None, None),
+            (2, ColumnWriter::Int32ColumnWriter(w)) => {
+                w.write_batch(&scratch.interval[..n], None, None)
+            }
             (3..=7, ColumnWriter::DoubleColumnWriter(w)) => {
                 w.write_batch(&floats[i - 3][r.clone()], None, None)
             }
@@ -433,4 +464,29 @@ pub fn parquet_error(rel_path: &str, err: parquet::errors::ParquetError) -> Lake
         ErrorCode::Io,
         format!("cannot write {rel_path}: {err}; check free disk space and permissions"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_mints_are_the_mint_and_clones_of_them_outlive_the_buffer() {
+        let mut values = MintValues::default();
+        let kept: Vec<ByteArray> = {
+            let a = values.repeated("mintA", 3);
+            assert_eq!(a.len(), 3);
+            assert!(a.iter().all(|v| v.data() == b"mintA"));
+            vec![a[0].clone(), a[2].clone()]
+        };
+        // A shorter run reuses the copies; a new mint replaces them all.
+        assert_eq!(values.repeated("mintA", 2).len(), 2);
+        let b = values.repeated("mintB-longer", 5);
+        assert!(b.iter().all(|v| v.data() == b"mintB-longer"));
+        let kept_b = b[4].clone();
+        drop(values);
+        // Clones the column writer kept (dictionary, statistics) own their bytes after the buffer's owner is gone.
+        assert!(kept.iter().all(|v| v.data() == b"mintA"));
+        assert_eq!(kept_b.data(), b"mintB-longer");
+    }
 }
