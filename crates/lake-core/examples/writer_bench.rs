@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use lake_core::{mint_bucket_index, BucketWriter, CompressionKind, MintCandles, PartSettings};
+use lake_core::{
+    mint_bucket_index, BucketWriter, CompressionKind, MintCandles, PageStore, PartSettings,
+};
 
 const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
@@ -72,7 +74,8 @@ fn main() {
         target_file_bytes: 512 << 20,
         interval_s: 60,
     };
-    let mut writer = BucketWriter::new(&out, "", settings, &out.join(".spill")).expect("writer");
+    let mut writer = BucketWriter::new(&out, "", settings, PageStore::File(&out.join(".spill")))
+        .expect("writer");
     let started = Instant::now();
     let mut total_rows = 0;
     for mint in &mints {

@@ -74,5 +74,6 @@ pub use source::clickhouse::{
 };
 pub use source::fetched_mint::FetchedMint;
 pub use writer::bucket_writer::{BucketWriter, PartSettings};
+pub use writer::page_spill::PageStore;
 pub use writer::settings::{CompressionKind, CREATED_BY, PAGE_ROWS};
 pub use writer::tables::alerts_to_parquet;

@@ -21,7 +21,7 @@ use crate::spec::candles::MintCandles;
 use crate::spec::mint_bucket::mint_bucket_index;
 use crate::task::cancel::CancelFlag;
 use crate::writer::bucket_writer::PartSettings;
-use crate::writer::page_spill::SpillFile;
+use crate::writer::page_spill::{PageStore, SpillFile};
 use crate::writer::pool::WriterPool;
 
 /// Most days one query reads: the spill holds their rows unencoded (about 52 bytes a row) until they are written.
@@ -184,16 +184,16 @@ impl ParkedDays {
         self.stats[d]
     }
 
-    /// Writes day `d`'s buckets under `root`, one bucket at a time; returns the files sorted by path.
+    /// Writes day `d`'s buckets under `root`, one bucket at a time (so their pages wait in memory); returns the
+    /// files sorted by path.
     pub fn write_day(
         &mut self,
         d: usize,
         root: &Path,
         part: PartSettings,
-        spill: &Path,
         cancel: &CancelFlag,
     ) -> Result<Vec<WrittenFile>> {
-        let mut pool = WriterPool::new(root, "", part, spill)?;
+        let mut pool = WriterPool::new(root, "", part, PageStore::Memory)?;
         let mut record = Vec::new();
         let buckets: Vec<(u8, Vec<(u64, u32)>)> = self
             .parts

@@ -32,7 +32,7 @@ use chrono::NaiveDate;
 use crate::error::{LakeError, Result};
 use crate::lake::day_manifest::{DayManifest, MintFilter, Selection};
 use crate::lake::fingerprint::SourceFingerprint;
-use crate::lake::layout::{day_label, shard_manifest_name, MANIFEST_FILE, SPILL_FILE};
+use crate::lake::layout::{day_label, shard_manifest_name, MANIFEST_FILE};
 use crate::lake::manifest::{now_iso, FetchStats, FileTotals, SourceSnapshot, WrittenFile};
 use crate::lake::publish::{Staging, Target};
 use crate::lake::verify::ReuseCheck;
@@ -490,11 +490,9 @@ impl Export {
             ..fetched.stats
         };
         let (part, plan_w) = (self.part, plan.clone());
-        let new_files = blocking(move || {
-            let page_spill = root.join(SPILL_FILE);
-            fetched.write_buckets(&plan_w, &sealed_dir, span, &root, part, &page_spill)
-        })
-        .await?;
+        let new_files =
+            blocking(move || fetched.write_buckets(&plan_w, &sealed_dir, span, &root, part))
+                .await?;
         drop(mirror);
         self.progress.files_done(FileTotals::of(&new_files).bytes);
         let mut files = plan.kept_files.clone();
@@ -668,7 +666,7 @@ impl Export {
     ) -> Result<(Vec<WrittenFile>, ParkedDays)> {
         let (root, part, cancel) = (root.to_owned(), self.part, self.cancel.clone());
         let (files, parked) = blocking(move || {
-            let files = parked.write_day(k, &root, part, &root.join(SPILL_FILE), &cancel)?;
+            let files = parked.write_day(k, &root, part, &cancel)?;
             Ok((files, parked))
         })
         .await?;

@@ -26,7 +26,7 @@ use crate::spec::fetch_plan::MintRanges;
 use crate::spec::mint_bucket::mint_bucket_index;
 use crate::task::cancel::CancelFlag;
 use crate::writer::bucket_writer::PartSettings;
-use crate::writer::page_spill::SpillFile;
+use crate::writer::page_spill::{PageStore, SpillFile};
 use crate::writer::pool::WriterPool;
 
 use super::batch::{decode_rows, encode_rows};
@@ -228,9 +228,9 @@ impl FetchedRows {
         (start_ms, end_ms): (i64, i64),
         root: &Path,
         part: PartSettings,
-        page_spill: &Path,
     ) -> Result<Vec<WrittenFile>> {
-        let mut pool = WriterPool::new(root, "", part, page_spill)?;
+        // One bucket at a time: its pages wait in memory.
+        let mut pool = WriterPool::new(root, "", part, PageStore::Memory)?;
         let mut record = Vec::new();
         for (&b, bucket) in &plan.changed {
             self.cancel.check()?;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{LakeError, Result};
+use crate::platform::write_chunk::WRITE_CHUNK;
 
 /// Size and SHA-256 of a finished file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,17 +27,13 @@ pub struct HashingWriter {
 }
 
 impl HashingWriter {
-    /// Creates the file; fails with `IO` if it exists or cannot be created.
+    /// Creates the file; fails with `IO` if it exists or cannot be created. Writes reach the file in pieces of
+    /// [`WRITE_CHUNK`] (small enough for 256 part files open at once, too).
     pub fn create(path: &Path) -> Result<Self> {
-        Self::create_with_buffer(path, 1 << 20)
-    }
-
-    /// Like [`HashingWriter::create`], with a write buffer of `buffer` bytes (small when many files are open).
-    pub fn create_with_buffer(path: &Path, buffer: usize) -> Result<Self> {
         let file = create_new(path, false)?;
         Ok(Self {
             path: path.to_owned(),
-            inner: BufWriter::with_capacity(buffer, file),
+            inner: BufWriter::with_capacity(WRITE_CHUNK, file),
             hasher: Sha256::new(),
             bytes: 0,
         })
@@ -112,7 +109,8 @@ pub fn sync_files(files: Vec<UnsyncedFile>) -> Result<()> {
 
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        // A write larger than the buffer would go to the file in one piece (see `WRITE_CHUNK`).
+        let n = self.inner.write(&buf[..buf.len().min(WRITE_CHUNK)])?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)

@@ -14,6 +14,7 @@ use crate::spec::candles::MintCandles;
 use crate::spec::mint_bucket::mint_bucket_index;
 use crate::task::cancel::CancelFlag;
 use crate::writer::bucket_writer::PartSettings;
+use crate::writer::page_spill::PageStore;
 use crate::writer::pool::WriterPool;
 
 /// Decides, mint by mint, which candles go to the bucket files, and keeps what else it learns on the way.
@@ -90,7 +91,7 @@ impl<F: MintFilter> PartSink<F> {
                 &dir.root,
                 &dir.rel_root,
                 dir.part,
-                &dir.root.join(SPILL_FILE),
+                PageStore::File(&dir.root.join(SPILL_FILE)),
             )?,
             filter,
             stats: FetchStats::default(),

@@ -11,4 +11,5 @@ pub(crate) mod exchange;
 pub(crate) mod heap;
 pub(crate) mod positioned_io;
 pub(crate) mod process_identity;
+pub(crate) mod write_chunk;
 pub(crate) mod writeback;

@@ -7,6 +7,8 @@
 use std::fs::File;
 use std::io;
 
+use crate::platform::write_chunk::WRITE_CHUNK;
+
 /// Fills `buf` from `file` at `offset`; an early end of file is `UnexpectedEof`.
 pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     #[cfg(unix)]
@@ -31,17 +33,23 @@ pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Res
     }
 }
 
-/// Writes all of `buf` into `file` at `offset`.
+/// Writes all of `buf` into `file` at `offset`, in writes of at most [`WRITE_CHUNK`] bytes.
 pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     #[cfg(unix)]
     {
-        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+        let mut at = offset;
+        for piece in buf.chunks(WRITE_CHUNK) {
+            std::os::unix::fs::FileExt::write_all_at(file, piece, at)?;
+            at += piece.len() as u64;
+        }
+        Ok(())
     }
     #[cfg(windows)]
     {
         let (mut buf, mut offset) = (buf, offset);
         while !buf.is_empty() {
-            match std::os::windows::fs::FileExt::seek_write(file, buf, offset) {
+            let piece = &buf[..buf.len().min(WRITE_CHUNK)];
+            match std::os::windows::fs::FileExt::seek_write(file, piece, offset) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     buf = &buf[n..];

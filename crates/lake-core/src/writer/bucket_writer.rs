@@ -26,7 +26,7 @@ use crate::lake::manifest::WrittenFile;
 use crate::spec::candles::{candle_schema, MintCandles};
 use crate::spec::mint_bucket::bucket_name;
 use crate::writer::page_spill::{
-    ChunkPages, SharedChunk, SharedSpill, SpillFile, SpillPageWriter, SpilledChunk,
+    ChunkPages, PageStore, SharedChunk, SharedSpill, SpillFile, SpillPageWriter, SpilledChunk,
 };
 use crate::writer::settings::{
     writer_properties, CompressionKind, FileKind, PageCodec, PAGE_ROWS, ROW_GROUP_ROWS,
@@ -36,8 +36,6 @@ use crate::writer::settings::{
 const FOOTER_RESERVE: u64 = 64 * 1024;
 /// Bytes of one candle row in a file before a bucket has written a page to learn from (measured: ~28).
 const FIRST_GUESS_ROW_BYTES: u64 = 32;
-/// Write buffer of each open part file (the Parquet writer buffers small writes itself).
-const PART_FILE_BUFFER: usize = 64 * 1024;
 
 /// How part files are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +56,22 @@ struct Shared {
     compression: CompressionKind,
     spill: SharedSpill,
     codec: Arc<Mutex<PageCodec>>,
+}
+
+impl Shared {
+    /// Empties the page store when no row group is open: a writer that fills one bucket at a time then holds
+    /// one row group's pages at most. Every open group's page writers hold the store, so it is idle exactly
+    /// when this is its only holder.
+    fn release_pages_if_idle(&self) -> Result<()> {
+        if Arc::strong_count(&self.spill) == 1 {
+            self.spill
+                .lock()
+                .map_err(|_| poisoned())?
+                .clear()
+                .map_err(|e| LakeError::io("cannot empty", Path::new("the page spill"), &e))?;
+        }
+        Ok(())
+    }
 }
 
 /// The row group a bucket is filling: one column writer per column, their pages in the spill file.
@@ -188,7 +202,7 @@ impl Bucket {
                 }
             }
             let name = part_file_name(self.files.len());
-            let sink = HashingWriter::create_with_buffer(&self.dir.join(&name), PART_FILE_BUFFER)?;
+            let sink = HashingWriter::create(&self.dir.join(&name))?;
             let rel_path = format!("{}/{name}", self.rel_dir);
             let writer = SerializedFileWriter::new(
                 sink,
@@ -287,12 +301,12 @@ pub struct BucketWriter {
 
 impl BucketWriter {
     /// A writer for the buckets under `root` (which must exist), whose path relative to the run or day root is
-    /// `rel_root` (empty for the root itself). Finished pages wait in a new file at `spill_path`.
+    /// `rel_root` (empty for the root itself). Finished pages wait in `pages` (a new file, or memory).
     pub fn new(
         root: &Path,
         rel_root: &str,
         settings: PartSettings,
-        spill_path: &Path,
+        pages: PageStore<'_>,
     ) -> Result<Self> {
         crate::platform::heap::limit_heaps();
         let interval_s = i32::try_from(settings.interval_s)
@@ -305,7 +319,7 @@ impl BucketWriter {
             encode_props: Arc::new(writer_properties(FileKind::Candles, CompressionKind::None)),
             file_props: Arc::new(writer_properties(FileKind::Candles, settings.compression)),
             compression: settings.compression,
-            spill: Arc::new(Mutex::new(SpillFile::create(spill_path)?)),
+            spill: Arc::new(Mutex::new(SpillFile::for_store(pages)?)),
             codec: Arc::new(Mutex::new(PageCodec::new(settings.compression)?)),
         };
         Ok(Self {
@@ -379,6 +393,7 @@ impl BucketWriter {
             // Small targets: end the row group early so the size estimate rests on real compressed bytes.
             if group.rows >= ROW_GROUP_ROWS as u64 || group.spilled_bytes() >= target / 4 {
                 b.close_group(&self.shared)?;
+                self.shared.release_pages_if_idle()?;
                 // A full row group frees one bucket's page buffers while the other buckets keep growing theirs:
                 // hand the freed pages back, or the heap fragments. Not at the end, where every bucket closes and
                 // trimming 256 times would cost more than it saves.
@@ -396,7 +411,7 @@ impl BucketWriter {
             // Drop the bucket's writers and buffers, keeping its files for `finish`.
             b.group = None;
         }
-        Ok(())
+        self.shared.release_pages_if_idle()
     }
 
     /// Closes every bucket's files; returns them sorted by path.
@@ -488,5 +503,36 @@ mod tests {
         // Clones the column writer kept (dictionary, statistics) own their bytes after the buffer's owner is gone.
         assert!(kept.iter().all(|v| v.data() == b"mintA"));
         assert_eq!(kept_b.data(), b"mintB-longer");
+    }
+
+    fn write_one_bucket_at_a_time(dir: &Path, pages: PageStore<'_>) -> Vec<WrittenFile> {
+        let settings = PartSettings {
+            compression: CompressionKind::Zstd,
+            // Small files: row groups close inside a bucket, and the store is emptied there too.
+            target_file_bytes: 96 * 1024,
+            interval_s: 60,
+        };
+        let mut w = BucketWriter::new(dir, "", settings, pages).unwrap();
+        for bucket in 0..3u8 {
+            for m in 0..4 {
+                let mut c = MintCandles::new(format!("m{bucket}-{m}"));
+                for i in 0..9_000i64 {
+                    let v = ((i * 7919 + m) % 1013) as f64 / 7.0;
+                    c.push(i * 60_000, [v, v + 1.0, v - 1.0, v * 0.5, v * 3.0]);
+                }
+                w.write(bucket, &c).unwrap();
+            }
+            w.close_bucket(bucket).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn pages_kept_in_memory_make_the_same_files_as_pages_spilled() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let spilled = write_one_bucket_at_a_time(a.path(), PageStore::File(&a.path().join("s")));
+        let kept = write_one_bucket_at_a_time(b.path(), PageStore::Memory);
+        assert!(spilled.len() > 3, "several parts per bucket: {spilled:?}");
+        assert_eq!(spilled, kept, "same paths, sizes and hashes");
     }
 }

@@ -21,15 +21,28 @@ use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use crate::error::Result;
 use crate::lake::hashed_file::create_new;
 use crate::platform::positioned_io::{read_exact_at, write_all_at};
+use crate::platform::write_chunk::WRITE_CHUNK;
 use crate::writer::settings::PageCodec;
 
-/// Bytes gathered before one write to the spill file.
-const WRITE_BUFFER: usize = 1 << 20;
+/// Bytes gathered before one write to the spill file (see [`WRITE_CHUNK`]).
+const WRITE_BUFFER: usize = WRITE_CHUNK;
 
-/// An append-only temporary file of page bytes; removed when dropped.
+/// Where a bucket writer's finished pages wait until their row group is written out.
+#[derive(Debug, Clone, Copy)]
+pub enum PageStore<'a> {
+    /// A spill file at this path: for writers with every bucket open at once.
+    File(&'a Path),
+    /// Memory: for writers that fill one bucket at a time, which hold at most one row group's pages. A file
+    /// there only cost writing and reading back bytes that were in memory anyway (and on a virtual machine,
+    /// page-cache pages touched for the first time are slow: 0.3 GB/s for a fresh file here against 5.8 GB/s
+    /// for one whose pages were just freed).
+    Memory,
+}
+
+/// An append-only temporary file of page bytes (removed when dropped), or the same kept in memory.
 pub struct SpillFile {
-    path: PathBuf,
-    file: File,
+    /// The file and its path; none when kept in memory, where `buffer` holds everything.
+    file: Option<(File, PathBuf)>,
     flushed: u64,
     buffer: Vec<u8>,
 }
@@ -39,11 +52,35 @@ impl SpillFile {
     pub fn create(path: &Path) -> Result<Self> {
         let file = create_new(path, true)?;
         Ok(Self {
-            path: path.to_owned(),
-            file,
+            file: Some((file, path.to_owned())),
             flushed: 0,
             buffer: Vec::with_capacity(WRITE_BUFFER),
         })
+    }
+
+    /// A spill for `store`.
+    pub fn for_store(store: PageStore<'_>) -> Result<Self> {
+        match store {
+            PageStore::File(path) => Self::create(path),
+            PageStore::Memory => Ok(Self {
+                file: None,
+                flushed: 0,
+                buffer: Vec::new(),
+            }),
+        }
+    }
+
+    /// Forgets every byte, keeping the file (emptied) and the buffer's capacity: nothing appended so far is
+    /// needed any more.
+    pub(crate) fn clear(&mut self) -> io::Result<()> {
+        self.buffer.clear();
+        if let Some((file, _)) = &self.file {
+            if self.flushed > 0 {
+                file.set_len(0)?;
+            }
+        }
+        self.flushed = 0;
+        Ok(())
     }
 
     /// Bytes appended so far.
@@ -54,11 +91,17 @@ impl SpillFile {
     /// Appends `bytes`; returns where they start.
     pub(crate) fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
         let at = self.len();
+        let Some((file, _)) = &self.file else {
+            self.buffer.extend_from_slice(bytes);
+            return Ok(at);
+        };
         if self.buffer.len() + bytes.len() > WRITE_BUFFER {
-            self.flush()?;
+            write_all_at(file, &self.buffer, self.flushed)?;
+            self.flushed += self.buffer.len() as u64;
+            self.buffer.clear();
         }
         if bytes.len() >= WRITE_BUFFER {
-            write_all_at(&self.file, bytes, self.flushed)?;
+            write_all_at(file, bytes, self.flushed)?;
             self.flushed += bytes.len() as u64;
         } else {
             self.buffer.extend_from_slice(bytes);
@@ -66,21 +109,32 @@ impl SpillFile {
         Ok(at)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        write_all_at(&self.file, &self.buffer, self.flushed)?;
-        self.flushed += self.buffer.len() as u64;
-        self.buffer.clear();
-        Ok(())
-    }
-
     /// Reads `len` bytes at `at` into `out` (replacing its content, reusing its allocation).
     pub(crate) fn read_into(&mut self, at: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
-        if at + len as u64 > self.flushed {
-            self.flush()?;
-        }
         out.clear();
+        let end = at + len as u64;
+        if at >= self.flushed {
+            // Still in the buffer (always, in memory).
+            let bytes = usize::try_from(at - self.flushed)
+                .ok()
+                .zip(usize::try_from(end - self.flushed).ok())
+                .and_then(|(from, to)| self.buffer.get(from..to))
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "past the spill's end")
+                })?;
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let Some((file, _)) = &self.file else {
+            return Err(io::Error::other("a spill in memory has nothing flushed"));
+        };
+        if end > self.flushed {
+            write_all_at(file, &self.buffer, self.flushed)?;
+            self.flushed += self.buffer.len() as u64;
+            self.buffer.clear();
+        }
         out.resize(len, 0);
-        read_exact_at(&self.file, out, at)
+        read_exact_at(file, out, at)
     }
 
     #[cfg(test)]
@@ -93,7 +147,9 @@ impl SpillFile {
 
 impl Drop for SpillFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Some((_, path)) = &self.file {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -338,6 +394,37 @@ mod tests {
         assert_eq!(spill.read(100 + big.len() as u64, 100).unwrap(), small);
         drop(spill);
         assert!(!path.exists(), "the spill file is removed with its owner");
+    }
+
+    #[test]
+    fn a_spill_in_memory_reads_back_and_empties() {
+        let mut spill = SpillFile::for_store(PageStore::Memory).unwrap();
+        let big = vec![9u8; WRITE_BUFFER + 10];
+        assert_eq!(spill.append(b"abc").unwrap(), 0);
+        assert_eq!(spill.append(&big).unwrap(), 3);
+        assert_eq!(spill.read(3, big.len()).unwrap(), big);
+        assert_eq!(spill.read(1, 2).unwrap(), b"bc");
+        assert!(spill.read(3, big.len() + 1).is_err());
+        spill.clear().unwrap();
+        assert_eq!(spill.len(), 0);
+        assert_eq!(spill.append(b"xy").unwrap(), 0);
+        assert_eq!(spill.read(0, 2).unwrap(), b"xy");
+    }
+
+    #[test]
+    fn an_emptied_spill_file_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spill");
+        let mut spill = SpillFile::create(&path).unwrap();
+        let big = vec![5u8; WRITE_BUFFER + 10];
+        spill.append(&big).unwrap();
+        spill.append(b"tail").unwrap();
+        spill.clear().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert_eq!(spill.append(b"new").unwrap(), 0);
+        assert_eq!(spill.append(&big).unwrap(), 3);
+        assert_eq!(spill.read(0, 3).unwrap(), b"new");
+        assert_eq!(spill.read(3, big.len()).unwrap(), big);
     }
 
     #[test]

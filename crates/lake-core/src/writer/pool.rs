@@ -14,6 +14,7 @@ use crate::error::{LakeError, Result};
 use crate::lake::manifest::WrittenFile;
 use crate::spec::candles::MintCandles;
 use crate::writer::bucket_writer::{BucketWriter, PartSettings};
+use crate::writer::page_spill::PageStore;
 
 /// Most workers: the exporter shares its machine with the fetch (and often the server).
 const MAX_WORKERS: usize = 2;
@@ -62,14 +63,15 @@ fn spill_path(base: &Path, k: usize) -> PathBuf {
 }
 
 impl WriterPool {
-    /// A pool writing under `root` (see [`BucketWriter::new`]); worker `k` spills to `<spill_base>.<k>`.
+    /// A pool writing under `root` (see [`BucketWriter::new`]); with a file store at `base`, worker `k` spills to
+    /// `<base>.<k>`.
     pub fn new(
         root: &Path,
         rel_root: &str,
         settings: PartSettings,
-        spill_base: &Path,
+        pages: PageStore<'_>,
     ) -> Result<Self> {
-        Self::with_workers(worker_count(), root, rel_root, settings, spill_base)
+        Self::with_workers(worker_count(), root, rel_root, settings, pages)
     }
 
     fn with_workers(
@@ -77,12 +79,20 @@ impl WriterPool {
         root: &Path,
         rel_root: &str,
         settings: PartSettings,
-        spill_base: &Path,
+        pages: PageStore<'_>,
     ) -> Result<Self> {
         let abandoned = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::with_capacity(count);
         for k in 0..count {
-            let writer = BucketWriter::new(root, rel_root, settings, &spill_path(spill_base, k))?;
+            let writer = match pages {
+                PageStore::File(base) => BucketWriter::new(
+                    root,
+                    rel_root,
+                    settings,
+                    PageStore::File(&spill_path(base, k)),
+                )?,
+                PageStore::Memory => BucketWriter::new(root, rel_root, settings, pages)?,
+            };
             if count == 1 {
                 workers.push(Worker::Inline(Box::new(writer)));
                 continue;
@@ -217,8 +227,14 @@ mod tests {
     }
 
     fn write_all(workers: usize, dir: &Path) -> Vec<WrittenFile> {
-        let mut pool =
-            WriterPool::with_workers(workers, dir, "", settings(), &dir.join(".spill")).unwrap();
+        let mut pool = WriterPool::with_workers(
+            workers,
+            dir,
+            "",
+            settings(),
+            PageStore::File(&dir.join(".spill")),
+        )
+        .unwrap();
         for k in 0..40u8 {
             pool.write(k % 5, candles(&format!("m{k:03}"), 500 + i64::from(k)))
                 .unwrap();
@@ -241,9 +257,14 @@ mod tests {
     #[test]
     fn a_dropped_pool_writes_nothing_more_and_leaves_no_spill() {
         let dir = tempfile::tempdir().unwrap();
-        let mut pool =
-            WriterPool::with_workers(2, dir.path(), "", settings(), &dir.path().join(".spill"))
-                .unwrap();
+        let mut pool = WriterPool::with_workers(
+            2,
+            dir.path(),
+            "",
+            settings(),
+            PageStore::File(&dir.path().join(".spill")),
+        )
+        .unwrap();
         for k in 0..10u8 {
             pool.write(k % 4, candles(&format!("m{k:03}"), 300))
                 .unwrap();

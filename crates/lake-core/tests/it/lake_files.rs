@@ -5,8 +5,8 @@ use std::path::Path;
 
 use lake_core::{
     alerts_to_parquet, manifest_bytes, verify, Alert, BucketWriter, CompressionKind,
-    CoverageSummary, FetchStats, MintCandles, PartSettings, RunContents, RunManifest, SliceSpec,
-    SourceSnapshot, WrittenFile, CREATED_BY, PAGE_ROWS,
+    CoverageSummary, FetchStats, MintCandles, PageStore, PartSettings, RunContents, RunManifest,
+    SliceSpec, SourceSnapshot, WrittenFile, CREATED_BY, PAGE_ROWS,
 };
 use parquet::basic::{Compression, Encoding};
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -41,7 +41,7 @@ fn settings(compression: CompressionKind, target_file_bytes: u64) -> PartSetting
 }
 
 fn writer(dir: &Path, s: PartSettings) -> BucketWriter {
-    BucketWriter::new(dir, "", s, &dir.join(".spill")).unwrap()
+    BucketWriter::new(dir, "", s, PageStore::File(&dir.join(".spill"))).unwrap()
 }
 
 fn write_bucket(dir: &Path, series: &[MintCandles], s: PartSettings) -> Vec<WrittenFile> {
@@ -369,7 +369,7 @@ fn sealed_run(dir: &Path) {
             &slices,
             "slices",
             settings(CompressionKind::Zstd, 1 << 30),
-            &dir.join(".spill"),
+            PageStore::File(&dir.join(".spill")),
         )
         .unwrap();
         w.write(0xaa, &series("a", 100, 1)).unwrap();
