@@ -115,9 +115,19 @@ const SHAPES = {
 
 /** A query shape streamed by curl to /dev/null, best of `runs`, with the server's peak memory; `unlimited` lifts
  * the server's per-query memory limit (the sorted shapes need more than 1 GiB for 10M rows). */
+/**
+ * Writes every earlier run's files to disk before the next measurement. Outputs are kept until the benchmark ends
+ * (see `corpusRuns`), and their write-back would otherwise run during later exports: with gigabytes dirty, the
+ * bucket files' fsync at the end of an export waited behind it (closing them took 0.97 s instead of 0.3 s).
+ */
+function settle() {
+  execFileSync('sync');
+}
+
 async function curlShape(name, runs = RUNS, unlimited = false) {
   const out = [];
   for (let i = 0; i < runs; i++) {
+    settle();
     const since = Math.floor(Date.now() / 1000);
     const target = unlimited ? `${url.href}?max_memory_usage=0` : url.href;
     const [cmd, argv] = client('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{time_starttransfer} %{time_total} %{size_download}',
@@ -137,6 +147,7 @@ function failsUnderLimit(name) {
 }
 
 function child(kind, config, env = {}) {
+  settle();
   const [cmd, argv] = client(process.execPath, [join(import.meta.dirname, 'export-child.mjs'), kind, JSON.stringify(config)]);
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`${kind} export failed: ${r.stderr}`);
@@ -164,9 +175,8 @@ async function exportRuns(alerts, label, { concurrency, runs = RUNS } = {}) {
     const mem = await serverMemory('q_mint', since);
     out.push({ ...r, root, memMib: mem.mib, queries: mem.queries });
   }
-  const kept = best(out, 'seconds');
-  for (const r of out) if (r !== kept) rmSync(r.root, { recursive: true, force: true });
-  return kept;
+  // Nothing is removed until the benchmark ends: see `corpusRuns`.
+  return best(out, 'seconds');
 }
 
 async function corpusRuns(label, runs = RUNS) {
@@ -174,7 +184,10 @@ async function corpusRuns(label, runs = RUNS) {
   const dateTo = new Date((T0 + days * 86400) * 1000).toISOString().slice(0, 10);
   const out = [];
   for (let i = 0; i < runs; i++) {
-    rmSync(join(work, `${label}-${i}`), { recursive: true, force: true });
+    // Each run writes into a new directory and nothing is removed until the benchmark ends. This file system
+    // (ext4 without a journal) will not reuse an inode for 30 s after its file is deleted. It scans past each
+    // such inode when creating a file, and removing the last run's 512 files and directories right before
+    // added up to 0.3 s to the next export.
     const since = Math.floor(Date.now() / 1000);
     const r = child('corpus', { data_root: join(work, `${label}-${i}`), interval: '1m', date_from: '2025-01-01', date_to: dateTo, clickhouse: ch });
     const mem = await serverMemory('q_mint', since);
@@ -253,20 +266,25 @@ async function mainRun() {
   let detSame = null;
   for (const mode of MODES) {
     pin(mode === 'pinned');
-    log(`${mode}: floor and reference query shapes`);
-    const floor = await curlShape('floor');
+    // Rounds of one floor, one export of each kind: this machine's speed drifts by 10-20% within minutes, and
+    // measuring the floor first and the exports after counted that drift in their ratio.
+    const round = { floor: [], ex: [], ex1: [], corpus: [] };
+    for (let i = 0; i < RUNS; i++) {
+      log(`${mode}: round ${i + 1}/${RUNS}: floor, exportRunSlices (default concurrency, then 1), exportCorpus`);
+      round.floor.push(await curlShape('floor', 1));
+      round.ex.push(await exportRuns(allAlerts, `all-${mode}-${i}`, { runs: 1 }));
+      round.ex1.push(await exportRuns(allAlerts, `one-${mode}-${i}`, { concurrency: 1, runs: 1 }));
+      round.corpus.push(await corpusRuns(`corpus-${mode}-${i}`, 1));
+    }
+    const [floor, ex, ex1, corpus] = ['floor', 'ex', 'ex1', 'corpus'].map((k) => best(round[k], 'seconds'));
+    log(`${mode}: reference query shapes`);
     const byKey = await curlShape('orderByKey', Math.min(RUNS, 2), true);
     const bySha1 = await curlShape('orderBySha1', Math.min(RUNS, 2), true);
     const sortedFail = [failsUnderLimit('orderByKey'), failsUnderLimit('orderBySha1')].map((f) => (f ? 'fails' : 'passes'));
-    log(`${mode}: exportRunSlices (default concurrency, then 1)`);
-    const ex = await exportRuns(allAlerts, `all-${mode}`);
-    const ex1 = await exportRuns(allAlerts, `one-${mode}`, { concurrency: 1 });
     if (detSame === null) {
       const ex4 = await exportRuns(allAlerts, `four-${mode}`, { concurrency: 4, runs: 1 });
       detSame = JSON.stringify(sliceHashes(ex1.root)) === JSON.stringify(sliceHashes(ex4.root)) && ex4.files === ex1.files;
     }
-    log(`${mode}: exportCorpus`);
-    const corpus = await corpusRuns(`corpus-${mode}`);
     pin(false);
     const rate = (r) => r.rows / r.seconds;
     sections.push(`### ${mode === 'pinned' ? 'Pinned: server on CPU 0, every client on CPU 1 (two machines, emulated)' : 'Shared: server and clients on both cores'}
@@ -289,7 +307,7 @@ async function mainRun() {
   const small = await exportRuns(smallAlerts, 'small', { runs: 1 });
   log('writer alone');
   const wr = writerBench();
-  const stamp = `Last run: \`npm run bench -- --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 0)}M rows in the table (${TOKENS} tokens x ${PER_TOKEN} 1m candles), one alert per token whose window covers all its candles.`;
+  const stamp = `Last run: \`npm run bench -- --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; ${fmt(rows / 1e6, 0)}M rows in the table (${TOKENS} tokens x ${PER_TOKEN} 1m candles), one alert per token whose window covers all its candles; best of ${RUNS} rounds, each measuring the floor and every export once.`;
   const text = `${stamp}
 
 ${sections.join('\n\n')}
@@ -462,7 +480,19 @@ async function serverRead(sinceS) {
  * only they are fetched), and after corrected candles for every mint (the indexer catching up: the day is
  * exported whole). Each refresh starts from a copy of the day as first sealed.
  */
+/** `run()` after every earlier write is on disk (the copy a refresh starts from would otherwise be flushed during
+ * it), with what the server read for it. */
+async function timed(run) {
+  execFileSync('sync');
+  await sleep(1100);
+  const since = Math.floor(Date.now() / 1000);
+  const r = run();
+  return { ...r, read: await serverRead(since) };
+}
+
 async function refreshRun() {
+  // An even count, so that each of the two goes first as often as the other.
+  const PAIRS = RUNS + (RUNS % 2);
   const rows = await load();
   const day = { interval: '1m', date_from: '2025-01-01', date_to: '2025-01-02', clickhouse: ch };
   const sealed = join(work, 'refresh-sealed');
@@ -483,25 +513,24 @@ async function refreshRun() {
       pin(mode === 'pinned');
       const full = [];
       const refresh = [];
-      for (let i = 0; i < RUNS; i++) {
-        log(`${mode}: ${what}: from scratch and refreshed (${i + 1}/${RUNS})`);
+      for (let i = 0; i < PAIRS; i++) {
+        log(`${mode}: ${what}: from scratch and refreshed (${i + 1}/${PAIRS})`);
         const scratch = join(work, 'refresh-scratch');
-        rmSync(scratch, { recursive: true, force: true });
-        // Each run starts with nothing left to write back: the copy below would otherwise be flushed to disk
-        // during the refresh it prepares.
-        execFileSync('sync');
-        await sleep(1100);
-        let since = Math.floor(Date.now() / 1000);
-        const f = child('corpus', { ...day, data_root: scratch });
-        full.push({ ...f, read: await serverRead(since) });
         const copy = join(work, 'refresh-copy');
-        rmSync(copy, { recursive: true, force: true });
-        execFileSync('cp', ['-a', sealed, copy]);
-        execFileSync('sync');
-        await sleep(1100);
-        since = Math.floor(Date.now() / 1000);
-        const r = child('corpus', { ...day, data_root: copy });
-        refresh.push({ ...r, read: await serverRead(since) });
+        const fromScratch = async () => {
+          rmSync(scratch, { recursive: true, force: true });
+          const f = await timed(() => child('corpus', { ...day, data_root: scratch }));
+          full.push(f);
+        };
+        const refreshed = async () => {
+          rmSync(copy, { recursive: true, force: true });
+          execFileSync('cp', ['-a', sealed, copy]);
+          const r = await timed(() => child('corpus', { ...day, data_root: copy }));
+          refresh.push(r);
+        };
+        // Each goes first every other time: whichever ran second was measured up to 15% slower (the server's
+        // and the disk's state after the first), which an order fixed for every pair counts against one side.
+        for (const run of i % 2 === 0 ? [fromScratch, refreshed] : [refreshed, fromScratch]) await run();
       }
       pin(false);
       const [f, r] = [best(full, 'seconds'), best(refresh, 'seconds')];
@@ -511,7 +540,7 @@ async function refreshRun() {
       lines.push(`| ${mode} | ${what} | ${fmt(f.seconds)} s; ${read(f)} | ${fmt(r.seconds)} s; ${read(r)}; ${how} | **${pct(r.seconds, f.seconds)}** / **${pct(r.read.fetch.rows, f.read.fetch.rows)}** / **${pct(r.read.fetch.rows + r.read.fp.rows, f.read.fetch.rows + f.read.fp.rows)}** / ${pct(r.read.fetch.mib + r.read.fp.mib, f.read.fetch.mib + f.read.fp.mib)} |`);
     }
   }
-  const stamp = `Last run: \`npm run bench -- --refresh --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; one day of ${fmt(rows / 1e6, 2)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), best of ${RUNS}, from scratch and refreshed alternating on the same server state. Rows read: the server's \`read_rows\` over the exporter's queries, from \`system.query_log\`: the fetches, and the check that the day changed (fingerprint queries, scans of new data parts).`;
+  const stamp = `Last run: \`npm run bench -- --refresh --rows ${ROWS}\` on ${new Date().toISOString().slice(0, 10)}; one day of ${fmt(rows / 1e6, 2)}M rows (${TOKENS} tokens x ${PER_TOKEN} 1m candles), best of ${PAIRS}, from scratch and refreshed alternating on the same server state, each first every other time. Rows read: the server's \`read_rows\` over the exporter's queries, from \`system.query_log\`: the fetches, and the check that the day changed (fingerprint queries, scans of new data parts).`;
   const text = `${stamp}
 
 | mode | source change | the day exported from scratch | the sealed day refreshed | refreshed / from scratch: time / rows fetched / server rows read / server MiB read (checks included) |
