@@ -5,7 +5,8 @@
 //! interleave and every bucket file is open at once. Each bucket keeps only the pages its columns are filling;
 //! finished pages wait in one spill file ([`crate::writer::page_spill`]) until their row group is complete, then are
 //! copied into the bucket's part file. Memory is therefore flat in the size of the export, and the bytes of a
-//! file depend only on the rows of its bucket, never on how buckets interleaved.
+//! file depend only on the rows of its bucket, never on how buckets interleaved. A writer fed one bucket at a
+//! time (a parked corpus day, a refresh's rebuilt buckets) keeps those pages in memory instead: one row group's.
 
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};

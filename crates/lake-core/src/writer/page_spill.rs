@@ -5,7 +5,9 @@
 //! each). Keeping each open column chunk's pages in memory until its row group ends would cost one row group
 //! per bucket (gigabytes at scale); so every finished page goes to this file instead, and memory holds only
 //! the page each column is filling. Pages are compressed here, by one codec shared by all columns: a zstd
-//! context per column (two thousand of them) would cost more memory than the pages themselves.
+//! context per column (two thousand of them) would cost more memory than the pages themselves. A writer that
+//! fills one bucket at a time holds one row group's pages at most, and keeps them in memory
+//! ([`PageStore::Memory`]).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
