@@ -93,20 +93,16 @@ impl SpillFile {
     /// Appends `bytes`; returns where they start.
     pub(crate) fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
         let at = self.len();
-        let Some((file, _)) = &self.file else {
-            self.buffer.extend_from_slice(bytes);
-            return Ok(at);
-        };
         if self.buffer.len() + bytes.len() > WRITE_BUFFER {
-            write_all_at(file, &self.buffer, self.flushed)?;
-            self.flushed += self.buffer.len() as u64;
-            self.buffer.clear();
+            self.flush()?;
         }
-        if bytes.len() >= WRITE_BUFFER {
-            write_all_at(file, bytes, self.flushed)?;
-            self.flushed += bytes.len() as u64;
-        } else {
-            self.buffer.extend_from_slice(bytes);
+        match &self.file {
+            Some((file, _)) if bytes.len() >= WRITE_BUFFER => {
+                write_all_at(file, bytes, self.flushed)?;
+                self.flushed += bytes.len() as u64;
+            }
+            // In memory, the buffer is where everything stays.
+            _ => self.buffer.extend_from_slice(bytes),
         }
         Ok(at)
     }
@@ -127,16 +123,24 @@ impl SpillFile {
             out.extend_from_slice(bytes);
             return Ok(());
         }
+        if end > self.flushed {
+            self.flush()?;
+        }
         let Some((file, _)) = &self.file else {
             return Err(io::Error::other("a spill in memory has nothing flushed"));
         };
-        if end > self.flushed {
+        out.resize(len, 0);
+        read_exact_at(file, out, at)
+    }
+
+    /// Writes the buffer to the file (nothing in memory, where the buffer is everything).
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some((file, _)) = &self.file {
             write_all_at(file, &self.buffer, self.flushed)?;
             self.flushed += self.buffer.len() as u64;
             self.buffer.clear();
         }
-        out.resize(len, 0);
-        read_exact_at(file, out, at)
+        Ok(())
     }
 
     #[cfg(test)]
